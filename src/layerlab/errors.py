@@ -1,0 +1,16 @@
+"""One exception family for bad input, so callers can catch layerlab's complaints in one place.
+
+Every message is one line: which argument, what was expected, what was received, how to fix it.
+"""
+
+
+class LayerlabError(Exception):
+    """Base class of the errors layerlab raises for bad input."""
+
+
+class ConfigError(LayerlabError, ValueError):
+    """An argument, a study file or a model definition is not valid."""
+
+
+class DatasetError(LayerlabError, OSError):
+    """A dataset file is missing, corrupt, or cannot be found anywhere layerlab looks."""
