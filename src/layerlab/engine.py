@@ -1,0 +1,168 @@
+"""The compiled engine: one jit-compiled program per compile group trains all its variants.
+
+Variants of a group are laid out on a grid (S, R): S *streams* (one per seed under common random
+numbers, one per variant with independent draws), each with R variants that share the stream's
+batches, dropout masks and initial weights. The maths is written for one variant and one batch;
+`vmap` adds R (the batch is broadcast, so the first Dense layer of all R variants becomes one
+wider matmul) and then S.
+
+One call of `epoch` runs a whole epoch: a lax.scan over the batches, then the validation pass,
+with the data resident on the device and no Python per step. The epoch number is a traced
+argument, so the program compiles once per group.
+
+This is the only module that uses jax.lax.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+VAL_CHUNK = 2048  # validation samples per pass: bounds memory at (S, R, VAL_CHUNK, width)
+
+
+class Keys(NamedTuple):
+    init: jax.Array      # (S, 2) initial weights
+    shuffle: jax.Array   # (S, 2) batch order, folded with the epoch
+    dropout: jax.Array   # (S, 2) dropout masks, folded with epoch and step
+
+
+class State(NamedTuple):
+    params: list          # per layer: dict of (S, R, ...) arrays
+    opt_state: tuple      # optax state with (S, R) leading axes
+
+
+class Metrics(NamedTuple):
+    loss: jax.Array          # (S, R) sample-weighted mean over the epoch's batches, dropout on
+    accuracy: jax.Array      # (S, R)
+    val_loss: jax.Array      # (S, R) on the whole validation set, inference mode
+    val_accuracy: jax.Array  # (S, R)
+
+
+def stream_keys(roots) -> Keys:
+    """Splits each stream's root key (S, 2) into independent purposes."""
+    roots = jnp.asarray(roots)
+    return Keys(*(jax.vmap(lambda k, i=i: jax.random.fold_in(k, i))(roots) for i in range(3)))
+
+
+def _sharded(f, S_R):
+    """vmap over R (shared-batch arguments broadcast) and then over S."""
+    inner = jax.vmap(f, in_axes=S_R)
+    return jax.vmap(inner, in_axes=0)
+
+
+class Program:
+    """The compiled training program of one compile group.
+
+    model: a concrete Sequential (static settings fixed); tx: the optax transformation with its
+    numbers injected as hyperparameters; loss: a layerlab.losses.Loss.
+    """
+
+    def __init__(self, model, tx, loss, in_shape, batch_size, shuffle=True, validate=True):
+        self.model, self.tx, self.loss = model, tx, loss
+        self.in_shape = tuple(in_shape)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.validate = validate
+        self.fold = loss.folds(model.output_activation())
+        self.init = jax.jit(self._init)
+        self.epoch = jax.jit(self._epoch, donate_argnums=(0,))
+        self.evaluate = jax.jit(self._evaluate)
+        self.predict = jax.jit(self._predict)
+
+    # -- one variant ------------------------------------------------------------------------
+    def _init_one(self, key, opt_hp):
+        params = self.model.init(key, self.in_shape)
+        opt_state = self.tx.init(params)
+        # inject_hyperparams keeps the numbers in state: give this variant its own.
+        opt_state = opt_state._replace(hyperparams={
+            k: jnp.asarray(opt_hp[k], jnp.asarray(v).dtype) for k, v in opt_state.hyperparams.items()})
+        return State(params, opt_state)
+
+    def _loss_one(self, params, layer_hp, x, y, w, key):
+        out = self.model.apply(params, x, layer_hp, key=key, train=True, logits=self.fold)
+        per = self.loss.per_sample(out, y, self.fold)                        # (B,)
+        total = jnp.sum(per * w)
+        return total / jnp.sum(w), (total, jnp.sum(self.loss.correct(out, y) * w))
+
+    def _step_one(self, state, hp, x, y, w, key):
+        grads, (loss_sum, correct) = jax.grad(self._loss_one, has_aux=True)(
+            state.params, hp["layers"], x, y, w, key)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        return State(optax.apply_updates(state.params, updates), opt_state), (loss_sum, correct)
+
+    def _eval_one(self, params, layer_hp, x, y, w):
+        out = self.model.apply(params, x, layer_hp, train=False, logits=self.fold)
+        return jnp.sum(self.loss.per_sample(out, y, self.fold) * w), jnp.sum(self.loss.correct(out, y) * w)
+
+    # -- all variants -------------------------------------------------------------------------
+    def _init(self, keys: Keys, hp):
+        # Streams share initial weights: the R variants of stream s start from one draw.
+        return jax.vmap(jax.vmap(self._init_one, in_axes=(None, 0)))(keys.init, hp["optimizer"])
+
+    def _batches(self, key, epoch, n):
+        """(steps, B) sample indices and weights; the last partial batch is padded with weight 0."""
+        B = self.batch_size
+        steps = -(-n // B)
+        order = (jax.random.permutation(jax.random.fold_in(key, epoch), n) if self.shuffle
+                 else jnp.arange(n))
+        pad = steps * B - n
+        idx = jnp.concatenate([order, jnp.zeros(pad, order.dtype)]).reshape(steps, B)
+        w = jnp.concatenate([jnp.ones(n, jnp.float32), jnp.zeros(pad, jnp.float32)]).reshape(steps, B)
+        return idx, w
+
+    def _epoch(self, state: State, hp, keys: Keys, epoch, x, y, x_val, y_val):
+        n = x.shape[0]
+        idx, w = jax.vmap(self._batches, in_axes=(0, None, None))(keys.shuffle, epoch, n)  # (S, steps, B)
+        idx, w = jnp.swapaxes(idx, 0, 1), jnp.swapaxes(w, 0, 1)                          # (steps, S, B)
+        step_keys = jax.vmap(lambda k: jax.random.fold_in(k, epoch))(keys.dropout)         # (S, 2)
+        step = _sharded(self._step_one, (0, 0, None, None, None, None))
+
+        def body(state, inputs):
+            t, idx_t, w_t = inputs
+            xb, yb = x[idx_t], y[idx_t]                                   # (S, B, ...), gathered
+            k_t = jax.vmap(lambda k: jax.random.fold_in(k, t))(step_keys)
+            state, sums = step(state, hp, xb, yb, w_t, k_t)
+            return state, sums
+
+        steps = idx.shape[0]
+        state, (loss_sums, correct) = jax.lax.scan(body, state, (jnp.arange(steps), idx, w))
+        loss = jnp.sum(loss_sums, axis=0) / n                              # (S, R)
+        accuracy = jnp.sum(correct, axis=0) / n
+        if self.validate:
+            val_loss, val_accuracy = self._evaluate(state.params, hp, x_val, y_val)
+        else:
+            val_loss = val_accuracy = jnp.full_like(loss, jnp.nan)
+        return state, Metrics(loss, accuracy, val_loss, val_accuracy)
+
+    def _evaluate(self, params, hp, x, y):
+        """Mean loss and accuracy of every variant on (x, y), in inference mode: (S, R) each."""
+        n = x.shape[0]
+        chunk = min(VAL_CHUNK, n)
+        chunks = -(-n // chunk)
+        pad = chunks * chunk - n
+        xs = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]).reshape((chunks, chunk) + x.shape[1:])
+        ys = jnp.concatenate([y, jnp.zeros((pad,) + y.shape[1:], y.dtype)]).reshape((chunks, chunk) + y.shape[1:])
+        ws = jnp.concatenate([jnp.ones(n, jnp.float32), jnp.zeros(pad, jnp.float32)]).reshape(chunks, chunk)
+        ev = jax.vmap(jax.vmap(self._eval_one, in_axes=(0, 0, None, None, None)),
+                      in_axes=(0, 0, None, None, None))
+
+        def body(acc, inputs):
+            xc, yc, wc = inputs
+            loss_sum, correct = ev(params, hp["layers"], xc, yc, wc)
+            return (acc[0] + loss_sum, acc[1] + correct), None
+
+        S, R = jax.tree.leaves(params)[0].shape[:2]
+        zero = jnp.zeros((S, R), jnp.float32)
+        (loss_sum, correct), _ = jax.lax.scan(body, (zero, zero), (xs, ys, ws))
+        return loss_sum / n, correct / n
+
+    def _predict(self, params, hp, x):
+        """Outputs (S, R, n, ...) of every variant, final activation applied."""
+        return jax.vmap(jax.vmap(lambda p, h: self.model.apply(p, x, h, train=False),
+                                 in_axes=(0, 0)))(params, hp["layers"])
+
+
+def to_device_data(x, y):
+    return jnp.asarray(np.asarray(x, np.float32)), jnp.asarray(y)

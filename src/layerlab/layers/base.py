@@ -1,0 +1,121 @@
+"""The Layer contract: a constructor that stores and validates its arguments, and a pure
+init/apply pair the engine vmaps over variants.
+
+    params, out_shape = layer.init(key, in_shape)                 # shapes exclude the batch
+    y = layer.apply(params, x, hparams, key=key, train=True)      # x: (batch, *in_shape)
+
+`hparams` holds the layer's numeric settings that do not change shapes (Dropout's rate,
+LeakyReLU's slope). They are passed in, never read from `self`, so that the engine can give every
+variant its own value as a traced array without recompiling.
+"""
+import json
+
+from layerlab import backend
+from layerlab.errors import ConfigError
+from layerlab.sweep import Sweep, from_config as sweep_from_config
+
+BAD_INPUT_SHAPE = ("{layer}: input_shape: expected a tuple of positive ints for one sample, "
+                   "e.g. (28, 28); received {received!r}. Give the shape without the batch axis.")
+BAD_NAME = ("{layer}: name: expected a non-empty string; received {received!r}. "
+            "Pass a string or leave name out for an automatic one.")
+
+
+class Layer:
+    """Base class: subclasses list their arguments in `_args` and the numeric ones in `_dynamic`."""
+
+    _args: tuple[str, ...] = ()     # constructor arguments recorded in the config, in order
+    _dynamic: tuple[str, ...] = ()  # of those, the numbers that may be traced (sweepable cheaply)
+
+    def __init__(self, *, name=None, input_shape=None, **kwargs):
+        unknown = set(kwargs) - {"dtype", "trainable"}
+        if unknown:
+            arg = sorted(unknown)[0]
+            raise ConfigError(f"{type(self).__name__}: {arg}: not a keyword argument this layer "
+                              f"takes; received {arg}={kwargs[arg]!r}. Remove it or check its spelling.")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(BAD_NAME.format(layer=type(self).__name__, received=name))
+        if input_shape is not None:
+            input_shape = _check_shape(type(self).__name__, input_shape)
+        self.name = name if name is not None else backend.unique_name(backend.snake_case(type(self).__name__))
+        self.input_shape = input_shape
+        self.trainable = kwargs.get("trainable", True)
+
+    # -- the pure pair ---------------------------------------------------------------------
+    def output_shape_for(self, in_shape: tuple) -> tuple:
+        return tuple(in_shape)
+
+    def init(self, key, in_shape: tuple):
+        """Returns (params: dict of arrays, out_shape). The default has no parameters."""
+        del key
+        return {}, self.output_shape_for(in_shape)
+
+    def apply(self, params, x, hparams=None, *, key=None, train=False):
+        raise NotImplementedError
+
+    def param_count(self, in_shape: tuple) -> int:
+        return 0
+
+    def hparams(self) -> dict:
+        """This layer's numeric settings as plain numbers (the engine overrides them per variant)."""
+        return {k: getattr(self, k) for k in self._dynamic}
+
+    def output_activation(self):
+        """(name, function) of a final nonlinearity the loss may fold in, or None."""
+        return None
+
+    # -- sweeps ------------------------------------------------------------------------------
+    def sweeps(self) -> dict:
+        """{argument: Sweep} for the arguments given as layerlab.sweep(...)."""
+        return {k: v for k, v in self._config_args().items() if isinstance(v, Sweep)}
+
+    def with_values(self, values: dict):
+        """A copy with the same name where each swept argument in `values` takes one value."""
+        config = self.get_config()
+        config.update(values)
+        return type(self).from_config(config)
+
+    # -- config ------------------------------------------------------------------------------
+    def _config_args(self) -> dict:
+        return {k: getattr(self, k) for k in self._args}
+
+    def get_config(self) -> dict:
+        config = {"name": self.name}
+        for k, v in self._config_args().items():
+            config[k] = v.to_config() if isinstance(v, Sweep) else _jsonable(v)
+        if self.input_shape is not None:
+            config["input_shape"] = list(self.input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = {k: sweep_from_config(v) for k, v in config.items()}
+        if config.get("input_shape") is not None:
+            config["input_shape"] = tuple(config["input_shape"])
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
+        return f"{type(self).__name__}({args}{', ' if args else ''}name={self.name!r})"
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return list(v)
+    try:
+        json.dumps(v)
+    except TypeError:
+        raise ConfigError(f"get_config: expected JSON-serialisable arguments; received {v!r}. "
+                          "Use a named activation or initializer instead of a custom object.") from None
+    return v
+
+
+def _check_shape(layer, shape):
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ConfigError(BAD_INPUT_SHAPE.format(layer=layer, received=shape)) from None
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ConfigError(BAD_INPUT_SHAPE.format(layer=layer, received=shape))
+    return shape

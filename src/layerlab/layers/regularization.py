@@ -1,0 +1,52 @@
+"""Dropout (Srivastava et al. 2014), inverted: kept units are scaled by 1 / (1 - rate)."""
+import numbers
+
+import jax
+import jax.numpy as jnp
+
+from layerlab.errors import ConfigError
+from layerlab.layers.base import Layer
+from layerlab.sweep import check_each
+
+BAD_RATE = ("Dropout: rate: expected a float in the range [0, 1); received {received!r}. "
+            "Use a rate below 1 (0.0 turns dropout off).")
+
+
+def _check_rate(v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < 1:
+        raise ConfigError(BAD_RATE.format(received=v))
+
+
+class Dropout(Layer):
+    """Zeroes each unit with probability `rate` while training; the identity at inference.
+
+    `rate` reaches `apply` through `hparams`, so it may be a traced value: a sweep of rates
+    trains in one program. A rate of exactly 0 keeps every unit (uniform draws are >= 0).
+
+    >>> import layerlab
+    >>> layerlab.layers.Dropout(0.2)
+    Dropout(rate=0.2, seed=None, name='dropout')
+    """
+
+    _args = ("rate", "seed")
+    _dynamic = ("rate",)
+
+    def __init__(self, rate, seed=None, noise_shape=None, **kwargs):
+        if noise_shape is not None:
+            raise ConfigError(f"Dropout: noise_shape: expected None; received {noise_shape!r}. "
+                              "layerlab drops units independently; leave noise_shape out.")
+        super().__init__(**kwargs)
+        self.rate = check_each(rate, _check_rate)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ConfigError(f"Dropout: seed: expected an int or None; received {seed!r}. "
+                              "Pass an int, or leave it out and give fit() a seed.")
+        self.seed = seed
+
+    def apply(self, params, x, hparams=None, *, key=None, train=False):
+        rate = (hparams or self.hparams())["rate"]
+        if not train or (isinstance(rate, (int, float)) and rate == 0):
+            return x
+        if self.seed is not None:
+            key = jax.random.fold_in(key, self.seed)
+        keep = jax.random.uniform(key, x.shape, x.dtype) >= rate  # P(keep) = 1 - rate
+        return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)

@@ -1,0 +1,273 @@
+"""Sequential: a stack of layers, built and summarised as in Keras, trained by layerlab's engine.
+
+>>> import layerlab
+>>> from layerlab import layers
+>>> layerlab.backend.clear_session()
+>>> model = layerlab.Sequential([layers.Flatten(input_shape=(28, 28)),
+...                              layers.Dense(128, activation="relu"),
+...                              layers.Dropout(0.2), layers.Dense(10, activation="softmax")])
+>>> model.count_params()
+101770
+"""
+import jax
+import numpy as np
+
+from layerlab import backend
+from layerlab.errors import ConfigError
+from layerlab.layers import LAYERS, InputLayer, Layer
+from layerlab.summary import summary_lines
+from layerlab.sweep import Sweep
+
+NOT_A_LAYER = ("Sequential: layers[{index}]: expected a layerlab layer such as "
+               "layerlab.layers.Dense(10); received {received!r} (of type {type}). "
+               "Build the model from layerlab.layers.")
+DUPLICATE_NAME = ("Sequential: layers[{index}]: expected a unique layer name; received {name!r} "
+                  "twice. Give one of them another name= or leave name out.")
+LATE_INPUT = ("Sequential: layers[{index}]: expected Input only as the first item; received it "
+              "after other layers. Move layerlab.layers.Input(shape=...) to the front.")
+UNKNOWN_INPUT_SHAPE = ("{method}: the input shape of model {name!r} is unknown; expected "
+                       "input_shape= on the first layer. Pass input_shape=(28, 28) to the first "
+                       "layer, start with layerlab.layers.Input(shape=(28, 28)), or call "
+                       "model.build((None, 28, 28)).")
+NO_LAYERS = ("{method}: model {name!r} has no layers; expected at least one. "
+             "Call model.add(layer) first.")
+UNKNOWN_LAYER_CLASS = ("from_config: layers[{index}].class_name: expected one of {valid}; "
+                       "received {received!r}. Use a layer class layerlab provides.")
+
+
+class Sequential:
+    """A linear stack of layers. Any layer argument may be a `layerlab.sweep([...])`."""
+
+    def __init__(self, layers=None, name=None, *, trainable=True):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(f"Sequential: name: expected a non-empty string; received {name!r}. "
+                              "Pass a string or leave name out.")
+        self.name = name if name is not None else backend.unique_name("sequential")
+        self._layers: list[Layer] = []
+        self._input: InputLayer | None = None
+        self._built_shape = None
+        self.trainable = trainable
+        self.params = None       # per-layer dicts of arrays once trained or built
+        self.compiled = None     # set by compile()
+        self.history = None
+        if layers is not None:
+            if isinstance(layers, Layer):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer)
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def add(self, layer):
+        index = len(self._layers) + (self._input is not None)
+        if not isinstance(layer, Layer):
+            raise ConfigError(NOT_A_LAYER.format(index=index, received=layer, type=type(layer).__name__))
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input is not None:
+                raise ConfigError(LATE_INPUT.format(index=index))
+            self._input = layer
+            return
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ConfigError(DUPLICATE_NAME.format(index=index, name=layer.name))
+        self._layers.append(layer)
+        self.params = None
+
+    def pop(self):
+        if not self._layers:
+            raise ConfigError(NO_LAYERS.format(method="pop()", name=self.name))
+        self.params = None
+        return self._layers.pop()
+
+    def build(self, input_shape):
+        """Fixes the input shape, given with the batch axis as in Keras: build((None, 28, 28))."""
+        shape = tuple(input_shape)
+        if shape and shape[0] is None:
+            shape = shape[1:]
+        from layerlab.layers.base import _check_shape
+        self._built_shape = _check_shape("build", shape)
+
+    @property
+    def input_shape(self):
+        """One sample's shape (no batch axis), or None while unknown."""
+        if self._input is not None:
+            return self._input.shape
+        if self._layers and self._layers[0].input_shape is not None:
+            return self._layers[0].input_shape
+        return self._built_shape
+
+    def _require_shape(self, method):
+        if not self._layers:
+            raise ConfigError(NO_LAYERS.format(method=method, name=self.name))
+        if self.input_shape is None:
+            raise ConfigError(UNKNOWN_INPUT_SHAPE.format(method=method, name=self.name))
+        return self.input_shape
+
+    def shapes(self, in_shape=None):
+        """Output shape (without batch) of every layer, for a model without shape sweeps."""
+        shape = in_shape or self._require_shape("shapes()")
+        out = []
+        for layer in self._layers:
+            shape = layer.output_shape_for(shape)
+            out.append(shape)
+        return out
+
+    # -- sweeps ------------------------------------------------------------------------------
+    def sweeps(self) -> dict:
+        """{'dropout.rate': Sweep, ...} for every swept layer argument, in layer order."""
+        return {f"{layer.name}.{arg}": s for layer in self._layers for arg, s in layer.sweeps().items()}
+
+    def with_values(self, values: dict):
+        """A concrete copy (same names) where each 'layer.arg' in `values` takes one value."""
+        per_layer = {}
+        for location, value in values.items():
+            layer_name, _, arg = location.rpartition(".")
+            per_layer.setdefault(layer_name, {})[arg] = value
+        layers = [layer.with_values(per_layer[layer.name]) if layer.name in per_layer else layer
+                  for layer in self._layers]
+        model = Sequential.__new__(Sequential)
+        model.__dict__.update(self.__dict__)
+        model._layers = layers
+        model.params = None
+        return model
+
+    # -- pure functions for the engine ---------------------------------------------------------
+    def init(self, key, in_shape=None):
+        """Fresh parameters: a list with one dict per layer."""
+        shape = tuple(in_shape or self._require_shape("init()"))
+        params = []
+        for layer, k in zip(self._layers, jax.random.split(key, len(self._layers))):
+            p, shape = layer.init(k, shape)
+            params.append(p)
+        return params
+
+    def hparams(self):
+        return [layer.hparams() for layer in self._layers]
+
+    def output_activation(self):
+        return self._layers[-1].output_activation() if self._layers else None
+
+    def apply(self, params, x, hparams=None, *, key=None, train=False, logits=False):
+        """Runs the stack on a batch x (B, *input_shape). With logits=True the final layer's
+        activation is left out (the loss then folds softmax/sigmoid in, as tf.keras does)."""
+        hparams = hparams if hparams is not None else self.hparams()
+        keys = jax.random.split(key, len(self._layers)) if key is not None else [None] * len(self._layers)
+        last = len(self._layers) - 1
+        for i, (layer, p, hp, k) in enumerate(zip(self._layers, params, hparams, keys)):
+            if logits and i == last and layer.output_activation() is not None:
+                x = layer.apply(p, x, hp, key=k, train=train, activate=False)
+            else:
+                x = layer.apply(p, x, hp, key=k, train=train)
+        return x
+
+    # -- Keras conveniences ------------------------------------------------------------------
+    def count_params(self):
+        shape = self._require_shape("count_params()")
+        total = 0
+        for layer in self._layers:
+            total += layer.param_count(shape)
+            shape = layer.output_shape_for(shape)
+        return total
+
+    def summary(self, line_length=None, positions=None, print_fn=None):
+        """Prints the Keras table; with shape sweeps, one table per compile group."""
+        self._require_shape("summary()")
+        print_fn = print_fn or print
+        static = {k: s for k, s in self.sweeps().items() if not _is_dynamic(self, k)}
+        if not static:
+            print_fn("\n".join(self._summary_lines(line_length, positions)))
+            return
+        from layerlab.sweep import expand
+        groups = expand(static)
+        for i, values in enumerate(groups, 1):
+            label = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            print_fn(f"Compile group {i} of {len(groups)}: {label}")
+            print_fn("\n".join(self.with_values(values)._summary_lines(line_length, positions)))
+
+    def _summary_lines(self, line_length, positions):
+        shape = self.input_shape
+        rows = []
+        for layer in self._layers:
+            count = layer.param_count(shape)
+            shape = layer.output_shape_for(shape)
+            rows.append((layer.name, type(layer).__name__, shape, count, layer.trainable and self.trainable))
+        return summary_lines(self.name, rows, line_length, positions)
+
+    def get_weights(self):
+        """Weights as numpy arrays in Keras' order (kernel, bias, ... layer by layer)."""
+        if self.params is None:
+            raise ConfigError(f"get_weights(): model {self.name!r} has no weights yet; expected a "
+                              "trained or built model. Call fit() first.")
+        return [np.asarray(v) for p in self.params for _, v in sorted(p.items(), key=_weight_order)]
+
+    def set_weights(self, weights):
+        template = self.params if self.params is not None else self.init(jax.random.PRNGKey(0))
+        weights = list(weights)
+        expected = sum(len(p) for p in template)
+        if len(weights) != expected:
+            raise ConfigError(f"set_weights: weights: expected {expected} arrays; received {len(weights)}. "
+                              "Pass what get_weights() returns for this model.")
+        it = iter(weights)
+        new = []
+        for p in template:
+            q = {}
+            for name, old in sorted(p.items(), key=_weight_order):
+                w = np.asarray(next(it), dtype=np.float32)
+                if w.shape != np.shape(old):
+                    raise ConfigError(f"set_weights: {name}: expected shape {np.shape(old)}; received "
+                                      f"{w.shape}. Pass arrays shaped like get_weights() returns.")
+                q[name] = w
+            new.append(q)
+        self.params = new
+
+    # -- config ------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        layers = [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers]
+        if self._input is not None:
+            layers.insert(0, {"class_name": "InputLayer", "config": self._input.get_config()})
+        return {"name": self.name, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        layers = []
+        for i, spec in enumerate(config.get("layers", [])):
+            klass = LAYERS.get(spec.get("class_name"))
+            if klass is None:
+                raise ConfigError(UNKNOWN_LAYER_CLASS.format(index=i, valid=sorted(LAYERS),
+                                                             received=spec.get("class_name")))
+            layers.append(klass.from_config(dict(spec.get("config", {}))))
+        return cls(layers, name=config.get("name"))
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in ([self._input] if self._input else []) + self._layers)
+        return f"Sequential([{inner}], name={self.name!r})"
+
+    # -- training (layerlab.training holds the logic) ----------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        from layerlab import training
+        training.compile_model(self, optimizer, loss, metrics, **kwargs)
+
+    def fit(self, x=None, y=None, **kwargs):
+        from layerlab import training
+        return training.fit(self, x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        from layerlab import training
+        return training.evaluate(self, x, y, **kwargs)
+
+    def predict(self, x, **kwargs):
+        from layerlab import training
+        return training.predict(self, x, **kwargs)
+
+
+def _weight_order(item):
+    order = {"kernel": 0, "bias": 1, "alpha": 0}
+    return order.get(item[0], 9), item[0]
+
+
+def _is_dynamic(model, location):
+    layer_name, _, arg = location.rpartition(".")
+    layer = next(layer for layer in model._layers if layer.name == layer_name)
+    return arg in layer._dynamic
