@@ -101,8 +101,8 @@ def serialize(identifier):
     if identifier is None:
         return "linear"
     if isinstance(identifier, str):
-        get(identifier)
-        return identifier.lower()
+        # The canonical name, so 'swish' and layerlab.nn.swish both record 'silu' (as Keras 3).
+        return _NAME_OF[id(get(identifier))]
     if isinstance(identifier, functools.partial):
         return None
     return _NAME_OF.get(id(identifier))

@@ -9,6 +9,8 @@
 >>> model.count_params()
 101770
 """
+from collections.abc import Iterable
+
 import jax
 import numpy as np
 
@@ -18,6 +20,10 @@ from layerlab.layers import LAYERS, InputLayer, Layer
 from layerlab.summary import summary_lines
 from layerlab.sweep import Sweep
 
+NOT_A_LIST = ("Sequential: layers: expected a list of layerlab layers; received {received!r} "
+              "(of type {type}). Pass e.g. [layerlab.layers.Dense(10)].")
+SHAPE_SWEPT = ("{method}: model {name!r} sweeps settings that change shapes ({swept}); expected "
+               "one value each. Call summary() to see every compile group.")
 NOT_A_LAYER = ("Sequential: layers[{index}]: expected a layerlab layer such as "
                "layerlab.layers.Dense(10); received {received!r} (of type {type}). "
                "Build the model from layerlab.layers.")
@@ -53,6 +59,8 @@ class Sequential:
         if layers is not None:
             if isinstance(layers, Layer):
                 layers = [layers]
+            if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+                raise ConfigError(NOT_A_LIST.format(received=layers, type=type(layers).__name__))
             for layer in layers:
                 self.add(layer)
 
@@ -83,9 +91,8 @@ class Sequential:
 
     def build(self, input_shape):
         """Fixes the input shape, given with the batch axis as in Keras: build((None, 28, 28))."""
-        shape = tuple(input_shape)
-        if shape and shape[0] is None:
-            shape = shape[1:]
+        # The first axis is always the batch, as in Keras: build((32, 784)) means (784,) samples.
+        shape = tuple(input_shape)[1:] if isinstance(input_shape, (tuple, list)) else input_shape
         from layerlab.layers.base import _check_shape
         self._built_shape = _check_shape("build", shape)
 
@@ -108,6 +115,7 @@ class Sequential:
     def shapes(self, in_shape=None):
         """Output shape (without batch) of every layer, for a model without shape sweeps."""
         shape = in_shape or self._require_shape("shapes()")
+        self._require_concrete("shapes()")
         out = []
         for layer in self._layers:
             shape = layer.output_shape_for(shape)
@@ -163,8 +171,14 @@ class Sequential:
         return x
 
     # -- Keras conveniences ------------------------------------------------------------------
+    def _require_concrete(self, method):
+        static = [k for k in self.sweeps() if not _is_dynamic(self, k)]
+        if static:
+            raise ConfigError(SHAPE_SWEPT.format(method=method, name=self.name, swept=", ".join(static)))
+
     def count_params(self):
         shape = self._require_shape("count_params()")
+        self._require_concrete("count_params()")
         total = 0
         for layer in self._layers:
             total += layer.param_count(shape)

@@ -11,6 +11,8 @@ from layerlab.sweep import check_each
 
 BAD_SLOPE = ("LeakyReLU: negative_slope: expected a float >= 0; received {received!r}. "
              "Pass a small slope such as 0.3 (Keras' default).")
+SHARED_AXES_NOT_INTS = ("PReLU: shared_axes: expected None, an int or a list of ints >= 1; "
+                        "received {received!r}. Axis 0 is the batch: 1 is a sample's first axis.")
 BAD_SHARED_AXES = ("PReLU: shared_axes: expected None or axes between 1 and the input rank; "
                    "received {received!r} for inputs of shape {shape}. Axis 0 is the batch.")
 
@@ -45,7 +47,14 @@ class PReLU(Layer):
         self.alpha_initializer = initializers.check("alpha_initializer", alpha_initializer)
         if isinstance(shared_axes, int):
             shared_axes = [shared_axes]
-        self.shared_axes = None if shared_axes is None else list(shared_axes)
+        try:
+            shared_axes = None if shared_axes is None else list(shared_axes)
+        except TypeError:
+            raise ConfigError(SHARED_AXES_NOT_INTS.format(received=shared_axes)) from None
+        for axis in shared_axes or ():
+            if isinstance(axis, bool) or not isinstance(axis, int) or axis < 1:
+                raise ConfigError(SHARED_AXES_NOT_INTS.format(received=shared_axes))
+        self.shared_axes = shared_axes
 
     def _alpha_shape(self, in_shape):
         shape = list(in_shape)
@@ -63,4 +72,6 @@ class PReLU(Layer):
         return {"alpha": alpha}, tuple(in_shape)
 
     def apply(self, params, x, hparams=None, *, key=None, train=False):
-        return jnp.where(x >= 0, x, params["alpha"] * x)
+        alpha = params["alpha"]  # in_shape, 1 on shared axes; the batch axis added explicitly
+        alpha = jnp.expand_dims(alpha, tuple(range(x.ndim - alpha.ndim)))
+        return jnp.where(x >= 0, x, alpha * x)

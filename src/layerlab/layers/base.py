@@ -12,7 +12,7 @@ import json
 
 from layerlab import backend
 from layerlab.errors import ConfigError
-from layerlab.sweep import Sweep, from_config as sweep_from_config
+from layerlab.sweep import Sweep, _plain, from_config as sweep_from_config
 
 BAD_INPUT_SHAPE = ("{layer}: input_shape: expected a tuple of positive ints for one sample, "
                    "e.g. (28, 28); received {received!r}. Give the shape without the batch axis.")
@@ -101,6 +101,7 @@ class Layer:
 def _jsonable(v):
     if isinstance(v, tuple):
         return list(v)
+    v = _plain(v)  # np.float32(0.2) -> 0.2: numpy scalars pass validation, so configs take them
     try:
         json.dumps(v)
     except TypeError:

@@ -61,6 +61,13 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
 
+def _activation_config(value):
+    """The name a config records for an activation; a sweep of functions records their names."""
+    if isinstance(value, Sweep):
+        return Sweep([v if isinstance(v, str) else activations.serialize(v) or v for v in value])
+    return activations.serialize(value) or value
+
+
 def _check_units(v):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
         raise ConfigError(BAD_UNITS.format(received=v))
@@ -87,8 +94,7 @@ class Dense(Layer):
 
     def _config_args(self):
         args = super()._config_args()
-        if not isinstance(self.activation, Sweep):
-            args["activation"] = activations.serialize(self.activation) or self.activation
+        args["activation"] = _activation_config(self.activation)
         return args
 
     def output_shape_for(self, in_shape):
@@ -107,7 +113,9 @@ class Dense(Layer):
     def apply(self, params, x, hparams=None, *, key=None, train=False, activate=True):
         y = x @ params["kernel"]  # (B, ..., units)
         if self.use_bias:
-            y = y + params["bias"]
+            # Broadcast the bias (units,) explicitly: implicit rank promotion is an error under
+            # jax_numpy_rank_promotion="raise".
+            y = y + jnp.expand_dims(params["bias"], tuple(range(y.ndim - 1)))
         return activations.get(self.activation)(y) if activate else y
 
     def output_activation(self):
@@ -124,9 +132,7 @@ class Activation(Layer):
         self.activation = check_each(activation, activations.get)
 
     def _config_args(self):
-        if isinstance(self.activation, Sweep):
-            return {"activation": self.activation}
-        return {"activation": activations.serialize(self.activation) or self.activation}
+        return {"activation": _activation_config(self.activation)}
 
     def apply(self, params, x, hparams=None, *, key=None, train=False, activate=True):
         return activations.get(self.activation)(x) if activate else x

@@ -8,6 +8,8 @@ from layerlab.errors import ConfigError
 from layerlab.layers.base import Layer
 from layerlab.sweep import check_each
 
+NO_KEY = ("Dropout: key: expected a jax.random key when train=True; received None. "
+          "Pass key=jax.random.PRNGKey(0) to apply(), or give the layer a seed=.")
 BAD_RATE = ("Dropout: rate: expected a float in the range [0, 1); received {received!r}. "
             "Use a rate below 1 (0.0 turns dropout off).")
 
@@ -46,7 +48,9 @@ class Dropout(Layer):
         rate = (hparams or self.hparams())["rate"]
         if not train or (isinstance(rate, (int, float)) and rate == 0):
             return x
+        if key is None and self.seed is None:
+            raise ConfigError(NO_KEY)
         if self.seed is not None:
-            key = jax.random.fold_in(key, self.seed)
+            key = jax.random.fold_in(jax.random.PRNGKey(0) if key is None else key, self.seed)
         keep = jax.random.uniform(key, x.shape, x.dtype) >= rate  # P(keep) = 1 - rate
         return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)
