@@ -115,10 +115,16 @@ def _as_y(method, arg, y, n, x_arg, loss, units):
     return y.astype(np.float32)
 
 
+def _output_units(model, in_shape):
+    """The output layer's units; with shape sweeps, the fewest of any compile group."""
+    static = {k: s for k, s in model.sweeps().items() if _is_static(k, model)}
+    return min(model.with_values(v).shapes(in_shape)[-1][-1] for v in expand(static))
+
+
 def _prepare(model, method, x, y, in_shape):
     loss = model.compiled.loss
     x = _as_x(method, "x", x, in_shape)
-    units = model.shapes(tuple(x.shape[1:]))[-1][-1] if loss.sparse else None
+    units = _output_units(model, tuple(x.shape[1:])) if loss.sparse else None
     return x, _as_y(method, "y", y, x.shape[0], "x", loss, units)
 
 
@@ -199,7 +205,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             raise ConfigError(BAD_VALIDATION.format(received=type(validation_data).__name__))
         loss = model.compiled.loss
         x_val = _as_x("fit", "validation_data[0]", validation_data[0], in_shape)
-        units = model.shapes(in_shape)[-1][-1] if loss.sparse else None
+        units = _output_units(model, in_shape) if loss.sparse else None
         y_val = _as_y("fit", "validation_data[1]", validation_data[1], x_val.shape[0],
                       "validation_data[0]", loss, units)
     elif validation_split:
@@ -231,9 +237,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         sweeps["seed"] = seed
     variants = expand(sweeps, combinations)
     for v in variants:
-        v.setdefault("batch_size", batch_size) if not isinstance(batch_size, Sweep) else None
-        if not isinstance(seed, Sweep):
-            v["seed"] = seed
+        v.setdefault("seed", seed)
     swept = [k for k in sweeps]
     static_keys = [k for k in sweeps if _is_static(k, model)]
 
@@ -254,9 +258,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     try:
         for g, (signature, indices) in enumerate(groups.items()):
             settings0 = variants[indices[0]]
-            group_model, group_opt = _concrete(model, optimizer, {k: settings0[k] for k in static_keys
-                                                                  if k != "batch_size"})
-            group_batch = settings0["batch_size"]
+            # Concrete in every setting; the dynamic ones are overridden per variant through hp.
+            group_model, group_opt = _concrete(model, optimizer, settings0)
+            group_batch = settings0.get("batch_size", batch_size)
             streams = _layout(indices, [v["seed"] for v in variants], independent_draws)
             program_key = (signature, group_batch, bool(shuffle), device_val is not None, in_shape)
             program = model.compiled.programs.get(program_key)
@@ -299,7 +303,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     for i in range(V):
         bad = np.flatnonzero(~np.isfinite(metrics["loss"][i]))
         diverged.append(int(bad[0]) + 1 if bad.size else None)
-    fit_params = {"verbose": verbose, "epochs": E, "steps": -(-x.shape[0] // variants[0]["batch_size"]),
+    fit_params = {"verbose": verbose, "epochs": E, "steps": -(-x.shape[0] // variants[0].get("batch_size", batch_size)),
                   "batch_size": batch_size if not isinstance(batch_size, Sweep) else None,
                   "seed": seed if not isinstance(seed, Sweep) else None}
 

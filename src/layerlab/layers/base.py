@@ -93,8 +93,14 @@ class Layer:
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)
 
+    def _repr_args(self) -> dict:
+        args = self._config_args()
+        if self.input_shape is not None:  # part of the spec (and of the config) when given
+            args["input_shape"] = self.input_shape
+        return args
+
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())
         return f"{type(self).__name__}({args}{', ' if args else ''}name={self.name!r})"
 
 

@@ -36,6 +36,9 @@ class InputLayer(Layer):
     def get_config(self):
         return {"name": self.name, "shape": list(self.shape)}
 
+    def _repr_args(self):
+        return {"shape": self.shape}
+
     def apply(self, params, x, hparams=None, *, key=None, train=False):
         return x
 

@@ -1,0 +1,344 @@
+"""fit() with Keras' semantics, and sweeps trained together: the engine against single runs,
+a plain optax loop as the reference, determinism, recompilation, divergence and bad input."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import layerlab
+from layerlab import layers
+from layerlab.errors import ConfigError
+
+
+def blobs(n=600, n_val=200, shape=(6, 6), classes=4, seed=0):
+    """Separable-but-noisy classes: a quick, deterministic stand-in for MNIST."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes,) + shape)
+    y = rng.integers(0, classes, n + n_val)
+    x = centers[y] + 1.5 * rng.normal(size=(n + n_val,) + shape)
+    return (x[:n].astype(np.float32), y[:n].astype(np.uint8)), (x[n:].astype(np.float32), y[n:].astype(np.uint8))
+
+
+def mlp(rate=0.2, units=16, classes=4, activation="relu", shape=(6, 6)):
+    return layerlab.Sequential([
+        layers.Flatten(input_shape=shape),
+        layers.Dense(units, activation=activation),
+        layers.Dropout(rate),
+        layers.Dense(classes, activation="softmax"),
+    ])
+
+
+def compiled(model, optimizer="adam"):
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    layerlab.backend.clear_session()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return blobs()
+
+
+def test_single_model_returns_keras_history(data):
+    (x, y), (xv, yv) = data
+    model = compiled(mlp())
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=1, verbose=0)
+    assert isinstance(history, layerlab.History)
+    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert all(len(v) == 3 and all(isinstance(f, float) for f in v) for v in history.history.values())
+    assert history.epoch == [0, 1, 2]
+    assert history.params["epochs"] == 3 and history.params["steps"] == -(-600 // 32)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, acc = model.evaluate(xv, yv)
+    assert loss == pytest.approx(history.history["val_loss"][-1], rel=1e-5)
+    assert acc == pytest.approx(history.history["val_accuracy"][-1], abs=1e-6)
+    probs = model.predict(xv)
+    assert probs.shape == (200, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.mean(probs.argmax(1) == yv) == pytest.approx(acc, abs=1e-6)
+
+
+def test_history_without_validation_or_metrics(data):
+    (x, y), _ = data
+    model = mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=2, seed=0, verbose=0)
+    assert list(history.history) == ["loss"]
+    assert isinstance(model.evaluate(x, y), float)
+
+
+def test_validation_split_holds_out_the_last_samples(data):
+    (x, y), _ = data
+    model = compiled(mlp())
+    history = model.fit(x, y, epochs=1, validation_split=0.25, seed=0, verbose=0)
+    assert history.params["steps"] == -(-450 // 32)
+    assert model.evaluate(x[450:], y[450:])[0] == pytest.approx(history.history["val_loss"][0], rel=1e-5)
+
+
+def test_same_seed_gives_bitwise_the_same_history(data):
+    (x, y), (xv, yv) = data
+    runs = []
+    for _ in range(2):
+        model = compiled(mlp(layerlab.sweep([0.0, 0.5])))
+        runs.append(model.fit(x, y, validation_data=(xv, yv), epochs=2, seed=3, verbose=0).metrics)
+    for k in runs[0]:
+        assert np.array_equal(runs[0][k], runs[1][k]), k
+    other = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=2, seed=4, verbose=0)
+    assert not np.array_equal(other.metrics["loss"], runs[0]["loss"])
+
+
+def test_sweep_of_five_equals_five_single_runs(data):
+    (x, y), (xv, yv) = data
+    rates = [0.0, 0.2, 0.4, 0.6, 0.8]
+    result = compiled(mlp(layerlab.sweep(rates))).fit(x, y, validation_data=(xv, yv), epochs=3, seed=1, verbose=0)
+    assert [v["dropout.rate"] for v in result.variants] == rates  # the layer is 'dropout' in a fresh session
+    for i, rate in enumerate(rates):
+        layerlab.backend.clear_session()
+        single = compiled(mlp(rate)).fit(x, y, validation_data=(xv, yv), epochs=3, seed=1, verbose=0)
+        for k, values in single.history.items():
+            np.testing.assert_allclose(result.histories[i].history[k], values, rtol=1e-5, atol=1e-5, err_msg=k)
+
+
+def test_variant_result_does_not_depend_on_its_neighbours(data):
+    (x, y), _ = data
+    a = compiled(mlp(layerlab.sweep([0.1, 0.3]))).fit(x, y, epochs=2, seed=2, verbose=0)
+    b = compiled(mlp(layerlab.sweep([0.3, 0.7, 0.1, 0.9]))).fit(x, y, epochs=2, seed=2, verbose=0)
+    np.testing.assert_allclose(a.metrics["loss"][0], b.metrics["loss"][2], rtol=1e-5)
+    np.testing.assert_allclose(a.metrics["loss"][1], b.metrics["loss"][0], rtol=1e-5)
+
+
+def test_engine_matches_a_plain_optax_loop(data):
+    """The reference: the same model trained by hand, batch by batch, in fixed order."""
+    (x, y), _ = data
+    x, y = x[:200], y[:200]
+    model = compiled(mlp(0.0))
+    history = model.fit(x, y, epochs=2, batch_size=48, shuffle=False, seed=5, verbose=0)
+
+    layerlab.backend.clear_session()
+    ref = mlp(0.0)
+    root = jax.random.PRNGKey(5)
+    params = ref.init(jax.random.fold_in(root, 0), (6, 6))
+    tx = optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-7)
+    opt_state = tx.init(params)
+
+    def loss_fn(p, xb, yb):
+        logits = ref.apply(p, xb, logits=True)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), logits
+
+    losses, accs = [], []
+    for _ in range(2):
+        total = correct = 0.0
+        for start in range(0, 200, 48):  # the last batch has 8 samples and is kept
+            xb, yb = jnp.asarray(x[start:start + 48]), jnp.asarray(y[start:start + 48], jnp.int32)
+            (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            total += float(loss) * len(yb)
+            correct += float(jnp.sum(jnp.argmax(logits, -1) == yb))
+        losses.append(total / 200)
+        accs.append(correct / 200)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)
+    np.testing.assert_allclose(history.history["accuracy"], accs, atol=1e-6)
+    for got, want in zip(model.get_weights(), [np.asarray(params[1]["kernel"]), np.asarray(params[1]["bias"]),
+                                               np.asarray(params[3]["kernel"]), np.asarray(params[3]["bias"])]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_no_recompilation_after_the_first_epoch(data):
+    (x, y), (xv, yv) = data
+    model = compiled(mlp(layerlab.sweep([0.0, 0.5])))
+    model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=0, verbose=0)
+    (program,) = model.compiled.programs.values()
+    assert program.epoch._cache_size() == 1
+    model.fit(x, y, validation_data=(xv, yv), epochs=2, seed=1, verbose=0)  # a refit reuses it
+    assert program.epoch._cache_size() == 1
+
+
+def test_common_random_numbers_share_initial_weights_and_independent_draws_do_not(data):
+    (x, y), _ = data
+    model = compiled(mlp(layerlab.sweep([0.0, 0.5])))
+    crn = model.fit(x, y, epochs=1, seed=0, verbose=0)
+    # Same init: Dense biases start at zero, but kernels differ only through training; compare the
+    # output layer after one epoch of a tiny learning rate instead of training effects.
+    tiny = compiled(mlp(layerlab.sweep([0.0, 0.5])), layerlab.optimizers.SGD(learning_rate=1e-12))
+    same = tiny.fit(x, y, epochs=1, seed=0, verbose=0)
+    np.testing.assert_allclose(same.model(0).get_weights()[0], same.model(1).get_weights()[0], atol=1e-9)
+    indep = compiled(mlp(layerlab.sweep([0.0, 0.5])), layerlab.optimizers.SGD(learning_rate=1e-12)).fit(
+        x, y, epochs=1, seed=0, verbose=0, independent_draws=True)
+    assert not np.allclose(indep.model(0).get_weights()[0], indep.model(1).get_weights()[0])
+    assert crn.variants == [{"dropout.rate": 0.0, "seed": 0}, {"dropout.rate": 0.5, "seed": 0}]
+
+
+def test_seed_sweep_repeats_and_learning_rate_sweep_form_a_grid(data):
+    (x, y), _ = data
+    model = compiled(mlp(layerlab.sweep([0.0, 0.5])), layerlab.optimizers.Adam(learning_rate=layerlab.sweep([1e-3, 1e-2])))
+    result = model.fit(x, y, epochs=1, repeats=3, seed=10, verbose=0)
+    assert len(result) == 2 * 2 * 3
+    assert result.variants[0] == {"dropout.rate": 0.0, "optimizer.learning_rate": 1e-3, "seed": 10}
+    assert result.variants[-1] == {"dropout.rate": 0.5, "optimizer.learning_rate": 1e-2, "seed": 12}
+    frame = result.to_frame()
+    assert {"variant", "dropout.rate", "optimizer.learning_rate", "seed", "epoch", "metric", "value"} <= set(frame)
+    assert len(frame) == 12 * 1 * 2
+    # The lr=1e-2 variant of a seed equals the same variant trained alone.
+    layerlab.backend.clear_session()
+    alone = compiled(mlp(0.5), layerlab.optimizers.Adam(learning_rate=1e-2)).fit(x, y, epochs=1, seed=11, verbose=0)
+    i = result.variants.index({"dropout.rate": 0.5, "optimizer.learning_rate": 1e-2, "seed": 11})
+    np.testing.assert_allclose(result.metrics["loss"][i], alone.history["loss"], rtol=1e-5)
+
+
+def test_explicit_combinations(data):
+    (x, y), _ = data
+    model = compiled(mlp(layerlab.sweep([0.0, 0.5])), layerlab.optimizers.Adam(learning_rate=layerlab.sweep([1e-3, 1e-2])))
+    result = model.fit(x, y, epochs=1, seed=0, verbose=0, combinations=[
+        {"dropout.rate": 0.0, "optimizer.learning_rate": 1e-3}, {"dropout.rate": 0.5, "optimizer.learning_rate": 1e-2}])
+    assert len(result) == 2
+    with pytest.raises(ConfigError, match=r"combinations\[0\]"):
+        model.fit(x, y, epochs=1, verbose=0, combinations=[{"dropout.rate": 0.3, "optimizer.learning_rate": 1e-3}])
+
+
+def test_shape_settings_form_separate_compile_groups(data):
+    (x, y), (xv, yv) = data
+    model = compiled(mlp(layerlab.sweep([0.0, 0.4]), units=layerlab.sweep([8, 16]),
+                         activation=layerlab.sweep(["relu", "tanh"])))
+    result = model.fit(x, y, validation_data=(xv, yv), epochs=1, seed=0, verbose=0)
+    assert len(result) == 8
+    assert len(model.compiled.programs) == 4  # units x activation; the rates share a program
+    i = result.variants.index({"dense.units": 8, "dense.activation": "tanh", "dropout.rate": 0.4, "seed": 0})
+    trained = result.model(i)
+    assert trained.layers[1].units == 8 and trained.layers[1].activation == "tanh"
+    assert trained.evaluate(xv, yv)[0] == pytest.approx(result.metrics["val_loss"][i, -1], rel=1e-5)
+    layerlab.backend.clear_session()
+    alone = compiled(mlp(0.4, units=8, activation="tanh")).fit(x, y, validation_data=(xv, yv), epochs=1, seed=0, verbose=0)
+    np.testing.assert_allclose(result.metrics["val_loss"][i], alone.history["val_loss"], rtol=1e-5)
+
+
+def test_batch_size_sweep(data):
+    (x, y), _ = data
+    result = compiled(mlp()).fit(x, y, epochs=1, batch_size=layerlab.sweep([32, 100]), seed=0, verbose=0)
+    assert [v["batch_size"] for v in result.variants] == [32, 100]
+
+
+def test_a_diverging_variant_is_marked_and_does_not_disturb_the_others(data):
+    (x, y), _ = data
+    opt = layerlab.optimizers.SGD(learning_rate=layerlab.sweep([0.01, 1e6]))
+    result = compiled(mlp(0.0), opt).fit(x, y, epochs=3, seed=0, verbose=0)
+    assert result.diverged_at[0] is None
+    assert result.diverged_at[1] is not None and 1 <= result.diverged_at[1] <= 3
+    layerlab.backend.clear_session()
+    alone = compiled(mlp(0.0), layerlab.optimizers.SGD(learning_rate=0.01)).fit(x, y, epochs=3, seed=0, verbose=0)
+    np.testing.assert_allclose(result.metrics["loss"][0], alone.history["loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop", "adagrad", "adamw"])
+def test_every_optimizer_by_name_trains(data, name):
+    (x, y), _ = data
+    opt = name if name != "sgd" else layerlab.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+    if name == "adagrad":
+        opt = layerlab.optimizers.Adagrad(learning_rate=0.1)
+    history = compiled(mlp(0.0), opt).fit(x, y, epochs=3, seed=0, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_optimizer_defaults_are_keras_defaults():
+    adam = layerlab.optimizers.get("adam")
+    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (0.001, 0.9, 0.999, 1e-7)
+    sgd = layerlab.optimizers.get("sgd")
+    assert (sgd.learning_rate, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
+    rms = layerlab.optimizers.get("rmsprop")
+    assert (rms.learning_rate, rms.rho, rms.epsilon) == (0.001, 0.9, 1e-7)
+    assert layerlab.optimizers.get("adamw").weight_decay == 0.004
+    with pytest.raises(ConfigError, match="Did you mean 'adam'"):
+        layerlab.optimizers.get("adma")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        layerlab.optimizers.Adam(learning_rate=-1)
+
+
+def test_categorical_crossentropy_on_one_hot_equals_sparse(data):
+    (x, y), _ = data
+    sparse = compiled(mlp(0.0)).fit(x, y, epochs=2, seed=0, verbose=0)
+    layerlab.backend.clear_session()
+    model = mlp(0.0)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    dense = model.fit(x, np.eye(4)[y], epochs=2, seed=0, verbose=0)
+    np.testing.assert_allclose(dense.history["loss"], sparse.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(dense.history["accuracy"], sparse.history["accuracy"], atol=1e-6)
+
+
+def test_binary_crossentropy_with_a_sigmoid_output(data):
+    (x, y), _ = data
+    model = layerlab.Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(8, activation="relu"),
+                                 layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, (y % 2).astype(np.float32), epochs=3, seed=0, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert 0.4 < history.history["accuracy"][-1] <= 1.0
+
+
+def test_softmax_output_loss_is_computed_from_logits():
+    """tf.keras folds a softmax output into the loss: exact where log(softmax) underflows."""
+    loss = layerlab.losses.get("sparse_categorical_crossentropy")
+    assert loss.folds("softmax") and not loss.folds("linear")
+    logits = jnp.array([[200.0, 0.0, -200.0]])
+    assert float(loss.per_sample(logits, jnp.array([2]), True)[0]) == pytest.approx(400.0, rel=1e-6)
+
+
+def test_unsupported_keras_arguments_say_so(data):
+    (x, y), _ = data
+    with pytest.raises(ConfigError, match="callbacks"):
+        compiled(mlp()).fit(x, y, callbacks=[object()], verbose=0)
+
+
+@pytest.mark.parametrize("call, pattern", [
+    (lambda m, x, y: m.fit(x.reshape(len(x), -1), y, verbose=0), r"fit: x: expected samples of shape \(6, 6\).*received shape \(600, 36\)"),
+    (lambda m, x, y: m.fit(x, y + 4, verbose=0), r"fit: y: expected integer class labels in \[0, 4\).*received values from 4 to 7"),
+    (lambda m, x, y: m.fit(x, y[:-1], verbose=0), r"fit: y: expected 600 labels, one per sample of x; received 599"),
+    (lambda m, x, y: m.fit(x[:0], y[:0], verbose=0), r"fit: x: expected at least one sample; received an empty array"),
+    (lambda m, x, y: m.fit(x, y, validation_data=(x[:, :3], y), verbose=0), r"validation_data\[0\]: expected samples of shape"),
+    (lambda m, x, y: m.fit(x, y, validation_data=(x, y[:5]), verbose=0), r"validation_data\[1\]: expected 600 labels"),
+    (lambda m, x, y: m.fit(x, y, validation_data=x, verbose=0), r"validation_data: expected a tuple"),
+    (lambda m, x, y: m.fit(x, y, epochs=0, verbose=0), r"fit: epochs: expected a positive int; received 0"),
+    (lambda m, x, y: m.fit(x, y, seed=-1, verbose=0), r"fit: seed: expected an int >= 0"),
+    (lambda m, x, y: m.fit(np.array([["a"] * 36] * 2).reshape(2, 6, 6), y[:2], verbose=0), r"fit: x: expected a numeric array"),
+])
+def test_fit_time_errors_are_one_line_with_the_fix(data, call, pattern):
+    (x, y), _ = data
+    with pytest.raises(ConfigError, match=pattern) as info:
+        call(compiled(mlp()), x, y)
+    assert "\n" not in str(info.value)
+
+
+def test_fit_before_compile_and_evaluate_before_fit(data):
+    (x, y), _ = data
+    with pytest.raises(ConfigError, match=r"fit: model 'sequential' is not compiled; expected compile\(\) first"):
+        mlp().fit(x, y)
+    with pytest.raises(ConfigError, match=r"evaluate: .*has no trained weights"):
+        compiled(mlp()).evaluate(x, y)
+
+
+def test_input_shape_is_taken_from_x_when_the_model_has_none(data):
+    (x, y), _ = data
+    model = layerlab.Sequential([layers.Flatten(), layers.Dense(4, activation="softmax")])
+    compiled(model).fit(x, y, epochs=1, seed=0, verbose=0)
+    assert model.predict(x[:3]).shape == (3, 4)
+
+
+def test_verbose_2_prints_one_line_per_epoch(data, capsys):
+    (x, y), _ = data
+    compiled(mlp()).fit(x, y, epochs=2, seed=0, verbose=2)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in out] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "loss: " in out[0] and "accuracy: " in out[0]
+
+
+def test_to_frame_and_history_are_json_ready(data):
+    (x, y), _ = data
+    result = compiled(mlp(layerlab.sweep([0.0, 0.3]))).fit(x, y, epochs=1, seed=0, verbose=0)
+    json.dumps([h.history for h in result.histories])
+    assert result.label(1) == "rate=0.3"
