@@ -311,7 +311,8 @@ def test_prelu_rejects_shared_axes_that_are_not_sample_axes(config_error, axes):
 
 def test_prelu_rejects_shared_axes_beyond_the_input_rank(config_error):
     layer = layers.PReLU(shared_axes=[3])
-    config_error(activation_layers.BAD_SHARED_AXES, layer.param_count, (4, 6), mentions=("shared_axes", "[3]", "(4, 6)"))
+    config_error(activation_layers.BAD_SHARED_AXES, layer.param_count, (4, 6),
+                 mentions=("shared_axes", "[3]", "(4, 6)"))
     config_error(activation_layers.BAD_SHARED_AXES, layer.init, KEY, (4, 6), mentions=("shared_axes",))
 
 

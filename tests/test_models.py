@@ -312,8 +312,10 @@ def test_model_config_round_trips_through_json(build):
 
 
 def test_model_config_with_sweeps_round_trips_through_json():
-    model = layerlab.Sequential([layers.Input(shape=(8,)), layers.Dense(sweep([16, 32]), activation=sweep(["relu", "tanh"])),
-                                 layers.LeakyReLU(sweep([0.1, 0.3])), layers.Dropout(sweep([0.0, 0.5])), layers.Dense(2)])
+    model = layerlab.Sequential([layers.Input(shape=(8,)),
+                                 layers.Dense(sweep([16, 32]), activation=sweep(["relu", "tanh"])),
+                                 layers.LeakyReLU(sweep([0.1, 0.3])), layers.Dropout(sweep([0.0, 0.5])),
+                                 layers.Dense(2)])
     text = json.dumps(model.get_config())
     again = layerlab.Sequential.from_config(json.loads(text))
     assert again.sweeps() == model.sweeps() == {

@@ -128,6 +128,36 @@ def _prepare(model, method, x, y, in_shape):
     return x, _as_y(method, "y", y, x.shape[0], "x", loss, units)
 
 
+# -- compiled programs, shared by structure -------------------------------------------------------
+_PROGRAMS: dict = {}   # structure -> engine.Program; jit caches live on the Program
+_MAX_PROGRAMS = 64
+
+
+def _structure(model, optimizer, loss, in_shape, batch_size, shuffle, validate):
+    """What decides a program's code: layer classes and static arguments, never names or the
+    numbers that reach the program as per-variant arrays."""
+    layers = []
+    for layer in model.layers:
+        config = {k: v for k, v in layer.get_config().items()
+                  if k not in ("name", "input_shape") and k not in layer._dynamic}
+        layers.append((type(layer).__name__, config))
+    return json.dumps([layers, type(optimizer).__name__, optimizer.statics(), type(loss).__name__,
+                       loss.get_config(), list(in_shape), batch_size, shuffle, validate],
+                      sort_keys=True, default=repr)
+
+
+def _program(model, optimizer, loss, in_shape, batch_size, shuffle, validate):
+    key = _structure(model, optimizer, loss, in_shape, batch_size, shuffle, validate)
+    program = _PROGRAMS.get(key)
+    if program is None:
+        if len(_PROGRAMS) >= _MAX_PROGRAMS:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        program = engine.Program(model, optimizer.transform(), loss, in_shape, batch_size,
+                                 shuffle=shuffle, validate=validate)
+        _PROGRAMS[key] = program
+    return program
+
+
 # -- variants and groups ---------------------------------------------------------------------------
 def _positive_int(method, arg, v, example):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
@@ -262,12 +292,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             group_model, group_opt = _concrete(model, optimizer, settings0)
             group_batch = settings0.get("batch_size", batch_size)
             streams = _layout(indices, [v["seed"] for v in variants], independent_draws)
-            program_key = (signature, group_batch, bool(shuffle), device_val is not None, in_shape)
-            program = model.compiled.programs.get(program_key)
-            if program is None:
-                program = engine.Program(group_model, group_opt.transform(), model.compiled.loss, in_shape,
-                                         group_batch, shuffle=shuffle, validate=device_val is not None)
-                model.compiled.programs[program_key] = program
+            program = _program(group_model, group_opt, model.compiled.loss, in_shape, group_batch,
+                               bool(shuffle), device_val is not None)
+            model.compiled.programs[signature] = program
             hp = _hparams(model, optimizer, variants, streams)
             roots = []
             for stream in streams:
@@ -361,12 +388,8 @@ def _best(metrics, names, indices, e, V):
 def _single_program(model, validate=True):
     if model.compiled is None:
         raise ConfigError(NOT_COMPILED.format(method="evaluate", name=model.name))
-    key = ("single", model.input_shape)
-    program = model.compiled.programs.get(key)
-    if program is None:
-        program = engine.Program(model, model.compiled.optimizer.transform(), model.compiled.loss,
-                                 model.input_shape, 32, validate=validate)
-        model.compiled.programs[key] = program
+    program = _program(model, model.compiled.optimizer, model.compiled.loss, model.input_shape, 32,
+                       True, validate)
     hp = {"layers": [{k: jnp.full((1, 1), v, jnp.float32) for k, v in h.items()} for h in model.hparams()],
           "optimizer": {}}
     params = jax.tree.map(lambda a: jnp.asarray(a)[None, None], model.params)
