@@ -297,7 +297,18 @@ def test_a_units_sweep_prints_one_table_per_compile_group(config_error):
     assert calls[0] == "Compile group 1 of 2: dense.units=2"
     assert calls[2] == "Compile group 2 of 2: dense.units=3"
     assert "Total params: 13" in calls[1] and "Total params: 19" in calls[3]
-    config_error(SHAPE_SWEPT, model.count_params, mentions=("dense.units",))
+    config_error(SHAPE_SWEPT, model.count_params, mentions=("count_params()", "dense.units"))
+    config_error(SHAPE_SWEPT, model.shapes, mentions=("shapes()", "dense.units"))
+
+
+def test_an_activation_sweep_keeps_shapes_and_counts():
+    model = layerlab.Sequential([layers.Dense(3, activation=sweep(["relu", "tanh"]), input_shape=(4,)),
+                                 layers.Dense(2)])
+    assert model.count_params() == 15 + 8
+    assert model.shapes() == [(3,), (2,)]
+    calls = []
+    model.summary(print_fn=calls.append)
+    assert calls[0] == "Compile group 1 of 2: dense.activation='relu'" and len(calls) == 4
 
 
 # -- configs -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from layerlab.sweep import Sweep
 NOT_A_LIST = ("Sequential: layers: expected a list of layerlab layers; received {received!r} "
               "(of type {type}). Pass e.g. [layerlab.layers.Dense(10)].")
 SHAPE_SWEPT = ("{method}: model {name!r} sweeps settings that change shapes ({swept}); expected "
-               "one value each. Call summary() to see every compile group.")
+               "the same result in every compile group. Call summary() to see each group.")
 NOT_A_LAYER = ("Sequential: layers[{index}]: expected a layerlab layer such as "
                "layerlab.layers.Dense(10); received {received!r} (of type {type}). "
                "Build the model from layerlab.layers.")
@@ -115,7 +115,9 @@ class Sequential:
     def shapes(self, in_shape=None):
         """Output shape (without batch) of every layer, for a model without shape sweeps."""
         shape = in_shape or self._require_shape("shapes()")
-        self._require_concrete("shapes()")
+        return self._same_in_every_group("shapes()", lambda model: model._shapes(shape))
+
+    def _shapes(self, shape):
         out = []
         for layer in self._layers:
             shape = layer.output_shape_for(shape)
@@ -171,14 +173,23 @@ class Sequential:
         return x
 
     # -- Keras conveniences ------------------------------------------------------------------
-    def _require_concrete(self, method):
-        static = [k for k in self.sweeps() if not _is_dynamic(self, k)]
-        if static:
+    def _same_in_every_group(self, method, fn):
+        """fn(concrete model), which must not depend on the compile group (an activation sweep
+        keeps shapes; a units sweep does not)."""
+        static = {k: s for k, s in self.sweeps().items() if not _is_dynamic(self, k)}
+        if not static:
+            return fn(self)
+        from layerlab.sweep import expand
+        results = [fn(self.with_values(values)) for values in expand(static)]
+        if any(r != results[0] for r in results):
             raise ConfigError(SHAPE_SWEPT.format(method=method, name=self.name, swept=", ".join(static)))
+        return results[0]
 
     def count_params(self):
         shape = self._require_shape("count_params()")
-        self._require_concrete("count_params()")
+        return self._same_in_every_group("count_params()", lambda model: model._count_params(shape))
+
+    def _count_params(self, shape):
         total = 0
         for layer in self._layers:
             total += layer.param_count(shape)
