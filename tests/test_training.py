@@ -347,3 +347,61 @@ def test_to_frame_and_history_are_json_ready(data):
     result = compiled(mlp(layerlab.sweep([0.0, 0.3]))).fit(x, y, epochs=1, seed=0, verbose=0)
     json.dumps([h.history for h in result.histories])
     assert result.label(1) == "rate=0.3"
+
+
+class MemoryRecorder:
+    """Keeps every epoch's state; can hand back the state after `resume_after` epochs."""
+
+    def __init__(self, resume_from=None, resume_after=0):
+        self.rows, self.states, self.status = {}, {}, None
+        self.resume_from, self.resume_after = resume_from, resume_after
+
+    def start(self, **info):
+        self.info = info
+
+    def group_start(self, group, order):
+        if self.resume_from is None or not self.resume_after:
+            return 0, None, None
+        done = self.resume_after
+        history = {k: np.stack([self.resume_from.rows[(group, e)][k] for e in range(done)], axis=1)
+                   for k in self.info["metric_names"]}
+        return done, self.resume_from.states[(group, done - 1)], history
+
+    def epoch_end(self, group, epoch, row, state):
+        self.rows[(group, epoch)] = row
+        self.states[(group, epoch)] = state()
+
+    def finish(self, status, metrics):
+        self.status = status
+
+
+def test_a_resumed_fit_is_bitwise_the_uninterrupted_one(data):
+    (x, y), (xv, yv) = data
+
+    def run(recorder):
+        layerlab.backend.clear_session()
+        model = compiled(mlp(layerlab.sweep([0.0, 0.5]), units=layerlab.sweep([8, 16])))
+        return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=7, verbose=0, recorder=recorder)
+
+    full = MemoryRecorder()
+    whole = run(full)
+    assert full.status == "finished" and len(full.states) == 2 * 3
+    resumed = run(MemoryRecorder(resume_from=full, resume_after=2))
+    for k in whole.metrics:
+        assert np.array_equal(whole.metrics[k], resumed.metrics[k]), k
+    for i in range(len(whole)):
+        for a, b in zip(whole.model(i).get_weights(), resumed.model(i).get_weights()):
+            assert np.array_equal(a, b)
+
+
+def test_an_interrupted_fit_tells_the_recorder(data):
+    (x, y), _ = data
+
+    class Stop(MemoryRecorder):
+        def epoch_end(self, group, epoch, row, state):
+            raise KeyboardInterrupt
+
+    recorder = Stop()
+    with pytest.raises(KeyboardInterrupt):
+        compiled(mlp()).fit(x, y, epochs=2, seed=0, verbose=0, recorder=recorder)
+    assert recorder.status == "interrupted"

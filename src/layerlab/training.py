@@ -205,8 +205,18 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
         validation_batch_size=None, validation_freq=1, *, seed=None, repeats=None,
-        combinations=None, independent_draws=False):
-    """Trains the model, or every variant of its sweeps at once. See the module docstring."""
+        combinations=None, independent_draws=False, recorder=None):
+    """Trains the model, or every variant of its sweeps at once. See the module docstring.
+
+    recorder: an object told about the run as it goes (layerlab's run store is one):
+      start(model=, variants=, groups=, fit_args=, metric_names=) once;
+      group_start(group, order) -> (epochs_done, state_leaves, history) before a group trains:
+        `order` lists the group's variant indices in the engine's layout, `history[name]` is an
+        array (len(order), epochs_done); return (0, None, None) to start fresh;
+      epoch_end(group, epoch, row, state) after each epoch: row[name] is an array over `order`,
+        state() returns the group's state (params, optimizer state) as a list of numpy arrays;
+      finish(status, metrics) at the end: "finished", or "interrupted" on any exception.
+    """
     for arg, value, default in (("callbacks", callbacks, None), ("class_weight", class_weight, None),
                                 ("sample_weight", sample_weight, None), ("initial_epoch", initial_epoch, 0),
                                 ("steps_per_epoch", steps_per_epoch, None), ("validation_steps", validation_steps, None),
@@ -284,7 +294,14 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     metrics = {n: np.full((V, E), np.nan, np.float64) for n in names}
     trained = [None] * V
     templates = {}
+    if recorder is not None:
+        recorder.start(model=model, variants=variants, groups=[ix for ix in groups.values()],
+                       fit_args={"epochs": E, "batch_size": None if isinstance(batch_size, Sweep) else batch_size,
+                                 "shuffle": bool(shuffle), "independent_draws": bool(independent_draws),
+                                 "n_train": int(x.shape[0]), "n_val": 0 if x_val is None else int(x_val.shape[0])},
+                       metric_names=names)
     progress = Progress(verbose, E * len(groups), V)
+    status = "interrupted"
     try:
         for g, (signature, indices) in enumerate(groups.items()):
             settings0 = variants[indices[0]]
@@ -296,25 +313,28 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                bool(shuffle), device_val is not None)
             model.compiled.programs[signature] = program
             hp = _hparams(model, optimizer, variants, streams)
-            roots = []
-            for stream in streams:
-                v = variants[stream[0]]
-                root = jax.random.PRNGKey(v["seed"])
-                if independent_draws:
-                    root = jax.random.fold_in(root, _settings_key(v))
-                roots.append(root)
-            keys = engine.stream_keys(jnp.stack(roots))
+            keys = engine.stream_keys(jnp.stack([_root_key(variants[stream[0]], independent_draws)
+                                                 for stream in streams]))
             state = program.init(keys, hp)
+            order = [i for stream in streams for i in stream]  # variant index of each (s, r), row-major
+            done = 0
+            if recorder is not None:
+                # A resumed group continues from its last committed epoch: same state, same RNG.
+                done, leaves, history = recorder.group_start(g, order)
+                if done:
+                    state = jax.tree.unflatten(jax.tree.structure(state), [jnp.asarray(a) for a in leaves])
+                    for k in names:
+                        metrics[k][order, :done] = history[k]
             label = _group_label(static_keys, settings0, len(groups))
-            for e in range(E):
+            for e in range(done, E):
                 t0 = time.perf_counter()
                 state, m = program.epoch(state, hp, keys, jnp.int32(e), device_x, device_y,
                                          *(device_val or (None, None)))
-                m = {k: np.asarray(getattr(m, k)) for k in names}
-                for s, stream in enumerate(streams):
-                    for r, i in enumerate(stream):
-                        for k in names:
-                            metrics[k][i, e] = m[k][s, r]
+                row = {k: np.asarray(getattr(m, k)).reshape(-1) for k in names}  # in `order`
+                for k in names:
+                    metrics[k][order, e] = row[k]
+                if recorder is not None:
+                    recorder.epoch_end(g, e, row, lambda: [np.asarray(a) for a in jax.tree.leaves(state)])
                 logs = {k: float(np.nanmean(metrics[k][indices, e])) for k in names}
                 progress.epoch_done(label, e + 1, E, time.perf_counter() - t0, logs,
                                     _best(metrics, names, indices, e, V))
@@ -323,8 +343,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 for r, i in enumerate(stream):
                     trained[i] = jax.tree.map(lambda a: np.asarray(a[s, r]), params)
                     templates[i] = (group_model, variants[i])
+        status = "finished"
     finally:
         progress.close()
+        if recorder is not None:
+            recorder.finish(status, metrics)
 
     diverged = []
     for i in range(V):
@@ -350,6 +373,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         model.history = history
         return history
     return SweepResult(variants, metrics, trained, template, diverged, fit_params, swept)
+
+
+def _root_key(settings, independent):
+    """A stream's root key: its seed, folded with its settings for independent draws."""
+    root = jax.random.PRNGKey(settings["seed"])
+    return jax.random.fold_in(root, _settings_key(settings)) if independent else root
 
 
 def _hparams(model, optimizer, variants, streams):
