@@ -338,7 +338,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 logs = {k: float(np.nanmean(metrics[k][indices, e])) for k in names}
                 progress.epoch_done(label, e + 1, E, time.perf_counter() - t0, logs,
                                     _best(metrics, names, indices, e, V))
-            params = jax.device_get(state.params)
+            params = jax.device_get(program.public_params(state))
             for s, stream in enumerate(streams):
                 for r, i in enumerate(stream):
                     trained[i] = jax.tree.map(lambda a: np.asarray(a[s, r]), params)
