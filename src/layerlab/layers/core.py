@@ -114,7 +114,14 @@ class Dense(Layer):
         return params, self.output_shape_for(in_shape)
 
     def apply(self, params, x, hparams=None, *, key=None, train=False, activate=True):
-        y = x @ params["kernel"]  # (B, ..., units)
+        kernel = params["kernel"]  # (in, units)
+        if x.ndim == 2:
+            # x @ kernel written as (kernel^T x^T)^T: the engine stores kernels as (units, in),
+            # and in this orientation XLA:CPU multiplies without first copying the kernel into
+            # (in, units) order (measured: 10-40% of an MNIST epoch; benchmarks/README.md).
+            y = (kernel.T @ x.T).T  # (B, units)
+        else:
+            y = x @ kernel  # (B, ..., units)
         if self.use_bias:
             # Broadcast the bias (units,) explicitly: implicit rank promotion is an error under
             # jax_numpy_rank_promotion="raise".
