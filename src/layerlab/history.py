@@ -79,6 +79,22 @@ class SweepResult:
         final = np.where(np.isfinite(final), final, np.inf if "loss" in metric else -np.inf)
         return int(np.argmin(final) if "loss" in metric else np.argmax(final))
 
+    def plot(self, which=None, *, ylims=None, band="ci"):
+        """The learning curves as matplotlib Figures keyed by name; Jupyter shows them inline.
+
+        which: a metric, 'overview' (2x2) or a list of them; default every recorded metric.
+        ylims: {metric: (low, high)}, e.g. layerlab.plots.ARTICLE_YLIM; default automatic.
+        band: with repeats, 'ci' (95% interval of the mean over seeds), 'sd' or None.
+        """
+        from layerlab import plots
+        return plots.figures(self, which, ylims, band)
+
+    def analyze(self, slope_after=20, tolerance=0.05, **options):
+        """Best epoch, overfitting onset, slopes, a recommendation and, for the article's study,
+        its findings checked; see layerlab.analysis. print() it for words and a table."""
+        from layerlab.analysis import analyze
+        return analyze(self, slope_after=slope_after, tolerance=tolerance, **options)
+
     def __repr__(self):
         lines = [f"SweepResult({len(self)} variants, {self.metrics['loss'].shape[1]} epochs)"]
         for i in range(len(self)):

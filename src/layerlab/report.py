@@ -1,0 +1,138 @@
+"""One self-contained HTML report of a run: the study, the model summary, the results table,
+the analysis in words and the learning curves, with the figures embedded as base64 PNG.
+
+The page needs no network (a Content-Security-Policy forbids every external resource and all
+scripts) and every string that comes from the user (title, study text, labels, settings) is
+escaped with html.escape.
+
+>>> from layerlab.report import write_report
+>>> write_report("out/dropout/report.html", result, title="Dropout against overfitting")  # doctest: +SKIP
+"""
+import html
+import pathlib
+
+import pandas as pd
+
+from layerlab import plots
+from layerlab.analysis import analyze
+from layerlab.findings import format_cell
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.1em; } .meta { color: #666; margin-top: 0; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; vertical-align: top; }
+th.text, td.text { text-align: left; }
+.recommendation { background: #eef6ee; border-left: 4px solid #4a4; padding: 0.5em 1em; }
+.agrees { color: #1a7a1a; } .partly { color: #a66b00; } .disagrees { color: #b22; } .untestable { color: #777; }
+figure { margin: 1em 0; } figure img { max-width: 100%; } figcaption { color: #555; font-size: 0.9em; }
+dt { font-weight: 600; } dd { margin: 0 0 0.4em 1.5em; color: #444; }
+"""
+VERDICT_CLASS = {"agrees": "agrees", "partly": "partly", "disagrees": "disagrees", "not testable": "untestable"}
+FINAL_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+CAPTIONS = {"overview": "All four curves. Top: training data (dropout on); bottom: validation data.",
+            "accuracy": "Training accuracy per epoch.", "loss": "Training loss per epoch.",
+            "val_accuracy": "Validation accuracy per epoch.",
+            "val_loss": "Validation loss per epoch: where it turns upward, the model starts to overfit."}
+
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def table_html(frame: pd.DataFrame, index=True) -> str:
+    """A DataFrame as an HTML table, every header and cell escaped (numbers formatted, right-aligned)."""
+    frame = frame.reset_index() if index else frame
+    numeric = {c: pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns}
+    cls = {c: "" if numeric[c] else ' class="text"' for c in frame.columns}
+    head = "".join(f"<th{cls[c]}>{esc(c)}</th>" for c in frame.columns)
+    rows = ["<tr>" + "".join(f"<td{cls[c]}>{esc(format_cell(c, v))}</td>" for c, v in row.items()) + "</tr>"
+            for _, row in frame.iterrows()]
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def results_frame(result) -> pd.DataFrame:
+    """Each variant's settings and its metrics at the last epoch."""
+    rows = []
+    for i, settings in enumerate(result.variants):
+        row = {"variant": result.label(i), **{k: settings.get(k) for k in result.swept}}
+        row.update({f"final_{m}": float(result.metrics[m][i, -1]) for m in FINAL_METRICS if m in result.metrics})
+        row["diverged_at"] = result.diverged_at[i] if result.diverged_at[i] is not None else "-"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def _figure_html(name, fig):
+    caption = CAPTIONS.get(name, name)
+    return (f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{plots.png_base64(fig)}"/>'
+            f"<figcaption>{esc(caption)}</figcaption></figure>")
+
+
+def _analysis_html(analysis):
+    parts = ["<p>val_loss is the loss on the validation data, which the model never trains on. When it "
+             "rises while the training loss keeps falling, the model is learning its training data by "
+             "heart instead of the task: it overfits.</p>",
+             f'<p class="recommendation">{esc(analysis.recommendation)}</p>',
+             "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in analysis.findings
+                              if s != str(analysis.recommendation)) + "</ul>"]
+    if analysis.article:
+        rows = "".join(f'<tr><td class="text {VERDICT_CLASS[f.verdict]}">{esc(f.verdict)}</td>'
+                       f'<td class="text">{esc(f.claim)}</td><td class="text">{esc(f.evidence)}</td></tr>'
+                       for f in analysis.article)
+        parts.append('<h3>Compared with the article</h3><table><thead><tr><th class="text">verdict</th>'
+                     '<th class="text">the article says</th><th class="text">this run shows</th></tr></thead>'
+                     f"<tbody>{rows}</tbody></table>")
+    caption = "per setting, mean curve over its seeds" if analysis.repeats else "per variant"
+    parts.append(f"<h3>Table ({esc(caption)})</h3>" + table_html(analysis.display_table()))
+    if analysis.comparisons is not None and len(analysis.comparisons):
+        parts.append("<h3>Differences between settings (95% confidence intervals over seeds)</h3>"
+                     + table_html(analysis.comparisons, index=False))
+    parts.append("<h3>Definitions</h3><dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>"
+                                                      for k, v in analysis.definitions().items()) + "</dl>")
+    return "\n".join(parts)
+
+
+def render_html(result, analysis=None, *, title, study_text=None, summary_text=None, figures=None,
+                ylims=None) -> str:
+    """The report as one HTML string.
+
+    analysis: an Analysis (default: analyze(result)). study_text: the study file or a description
+    (shown verbatim). summary_text: model.summary()'s text. figures: {name: matplotlib Figure}
+    (default: the overview and the four learning curves, with `ylims` such as ARTICLE_YLIM).
+    """
+    from layerlab import __version__
+    analysis = analysis if analysis is not None else analyze(result)
+    if figures is None:
+        names = ["overview"] + [m for m in plots.METRICS if m in result.metrics]
+        figures = plots.figures(result, names, ylims)
+    epochs = next(iter(result.metrics.values())).shape[1]
+    swept = "; ".join(f"{k}: " + ", ".join(dict.fromkeys(str(v[k]) for v in result.variants))
+                      for k in result.swept)
+    fit = ", ".join(f"{k}={v}" for k, v in result.params.items() if k in ("epochs", "batch_size", "seed") and v is not None)
+    body = [f"<h1>{esc(title)}</h1>",
+            f'<p class="meta">{len(result)} variants, {epochs} epochs; swept: {esc(swept or "nothing")}; '
+            f"{esc(fit)}; layerlab {esc(__version__)}</p>"]
+    if study_text:
+        body.append(f"<h2>Study</h2><pre>{esc(study_text)}</pre>")
+    if summary_text:
+        body.append(f"<h2>Model</h2><pre>{esc(summary_text)}</pre>")
+    body.append("<h2>Results at the last epoch</h2>" + table_html(results_frame(result)))
+    body.append("<h2>Analysis</h2>" + _analysis_html(analysis))
+    body.append("<h2>Learning curves</h2>" + "".join(_figure_html(n, f) for n, f in figures.items()))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(path, result, analysis=None, *, title, **kwargs):
+    """Writes render_html(...) to path (UTF-8), creating its folder; returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(result, analysis, title=title, **kwargs), encoding="utf-8")
+    return path
