@@ -14,6 +14,11 @@ class Progress:
         self._bar = None
         self._start = time.perf_counter()
         if verbose == 1:
+            from rich.console import Console
+            console = Console()
+            if not (console.is_terminal or console.is_jupyter):
+                self.verbose = 2  # a log file or a pipe: one line per epoch, as Keras does
+        if self.verbose == 1:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
             self._bar = Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
@@ -21,6 +26,7 @@ class Progress:
             self._bar.start()
 
     def epoch_done(self, group_label, epoch, epochs, seconds, logs: dict, best: str):
+        """logs: this epoch's metrics, averaged over the group's variants."""
         if self.verbose == 1:
             self._bar.update(self._task, advance=1, info=f"{group_label} epoch {epoch}/{epochs} {best}")
         elif self.verbose == 2:
