@@ -14,7 +14,8 @@ import time
 
 import layerlab
 from layerlab import layers
-from layerlab.plots import ARTICLE_YLIM, learning_curve
+from layerlab.plots import ARTICLE_YLIM, save_figures
+from layerlab.report import write_report
 
 
 def main(argv=None):
@@ -49,9 +50,16 @@ def main(argv=None):
     (out / "run.json").write_text(json.dumps({
         "variants": result.variants, "epochs": args.epochs, "seconds": seconds,
         "diverged_at": result.diverged_at, "layerlab": layerlab.__version__}, indent=2))
-    for metric, ylim in ARTICLE_YLIM.items():
-        learning_curve(result, metric, ylim).savefig(out / f"{metric}.png", dpi=100)
-    print(f"history and figures written to {out}/")
+    (out / "metrics.json").write_text(json.dumps({k: v.tolist() for k, v in result.metrics.items()}))
+    save_figures(result, out, ylims=ARTICLE_YLIM, formats=("png", "svg"))
+    analysis = result.analyze()
+    (out / "analysis.txt").write_text(str(analysis) + "\n")
+    print(analysis)
+    summary = []
+    model.summary(print_fn=summary.append)
+    write_report(out / "report.html", result, analysis, title="Is dropout effective against overfitting?",
+                 summary_text="\n".join(summary))
+    print(f"history, figures, analysis and report written to {out}/")
 
 
 if __name__ == "__main__":
