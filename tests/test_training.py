@@ -405,3 +405,121 @@ def test_an_interrupted_fit_tells_the_recorder(data):
     with pytest.raises(KeyboardInterrupt):
         compiled(mlp()).fit(x, y, epochs=2, seed=0, verbose=0, recorder=recorder)
     assert recorder.status == "interrupted"
+
+
+def test_fitting_again_continues_like_one_longer_fit(data):
+    (x, y), (xv, yv) = data
+    model = compiled(mlp(0.3))
+    first = model.fit(x, y, validation_data=(xv, yv), epochs=1, seed=4, verbose=0)
+    second = model.fit(x, y, validation_data=(xv, yv), epochs=1, seed=4, verbose=0)
+    layerlab.backend.clear_session()
+    both = compiled(mlp(0.3)).fit(x, y, validation_data=(xv, yv), epochs=2, seed=4, verbose=0)
+    for k in both.history:
+        assert [first.history[k][0], second.history[k][0]] == both.history[k], k
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    after_reset = model.fit(x, y, epochs=1, seed=4, verbose=0)
+    assert after_reset.history["loss"][0] == pytest.approx(np.log(4), rel=1e-3)  # all-zero weights: uniform output
+
+
+def test_trainable_false_keeps_a_layers_weights(data):
+    (x, y), _ = data
+    model = layerlab.Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(8, activation="relu", trainable=False),
+                                 layers.Dense(4, activation="softmax")])
+    compiled(model).fit(x, y, epochs=1, seed=0, verbose=0)
+    start = jax.random.PRNGKey(0)
+    frozen = model.get_weights()[0]
+    init = model.init(jax.random.fold_in(start, 0))[1]["kernel"]
+    np.testing.assert_array_equal(frozen, np.asarray(init))
+    assert not np.array_equal(model.get_weights()[2], np.asarray(model.init(jax.random.fold_in(start, 0))[2]["kernel"]))
+
+
+def test_binary_accuracy_with_a_folded_sigmoid_matches_predictions(data):
+    (x, y), _ = data
+    model = layerlab.Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(8, activation="relu"),
+                                 layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    target = (y % 2).astype(np.float32)
+    model.fit(x, target, epochs=2, seed=0, verbose=0)
+    _, acc = model.evaluate(x, target)
+    assert acc == pytest.approx(np.mean((model.predict(x)[:, 0] > 0.5) == target), abs=1e-6)
+
+
+def test_a_variant_of_an_optimizer_sweep_evaluates_and_predicts(data):
+    (x, y), (xv, yv) = data
+    opt = layerlab.optimizers.Adam(learning_rate=layerlab.sweep([1e-3, 1e-2]))
+    result = compiled(mlp(0.0), opt).fit(x, y, epochs=1, batch_size=50, seed=0, verbose=0)
+    variant = result.model(1)
+    loss, acc = variant.evaluate(xv, yv)
+    assert np.isfinite(loss) and 0 <= acc <= 1
+    assert variant.predict(xv[:5]).shape == (5, 4)
+    assert [h.params["steps"] for h in result.histories] == [12, 12]
+
+
+def test_batch_size_sweep_records_each_variants_steps_and_matches_a_single_run(data):
+    (x, y), _ = data
+    result = compiled(mlp(0.0)).fit(x, y, epochs=1, batch_size=layerlab.sweep([32, 100]), seed=0, verbose=0)
+    assert [h.params["steps"] for h in result.histories] == [19, 6]
+    layerlab.backend.clear_session()
+    alone = compiled(mlp(0.0)).fit(x, y, epochs=1, batch_size=100, seed=0, verbose=0)
+    np.testing.assert_allclose(result.metrics["loss"][1], alone.history["loss"], rtol=1e-5)
+
+
+def test_independent_draws_do_not_depend_on_automatic_names(data):
+    (x, y), _ = data
+    first = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=1, seed=0, verbose=0, independent_draws=True)
+    again = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=1, seed=0, verbose=0, independent_draws=True)
+    assert again.variants[0] == {"dropout_1.rate": 0.0, "seed": 0}  # a second model in the session
+    np.testing.assert_array_equal(first.metrics["loss"], again.metrics["loss"])
+
+
+def test_combinations_cross_with_repeats_and_must_not_be_empty(data):
+    (x, y), _ = data
+    model = compiled(mlp(layerlab.sweep([0.0, 0.5])))
+    result = model.fit(x, y, epochs=1, seed=3, repeats=2, verbose=0, combinations=[{"dropout.rate": 0.5}])
+    assert result.variants == [{"dropout.rate": 0.5, "seed": 3}, {"dropout.rate": 0.5, "seed": 4}]
+    with pytest.raises(ConfigError, match=r"fit: combinations: expected a non-empty list"):
+        model.fit(x, y, epochs=1, verbose=0, combinations=[])
+
+
+def test_gelu_from_jax_is_not_mistaken_for_keras_gelu():
+    assert layerlab.activations.serialize(jax.nn.gelu) is None
+    assert layerlab.activations.serialize(layerlab.nn.gelu) == "gelu"
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"sample_weight": np.ones(600)}, r"fit: sample_weight: not supported"),
+    ({"validation_data": (np.zeros((5, 6, 6)), np.zeros(5), np.ones(5))}, r"validation_data: expected a tuple \(x_val, y_val\); received a tuple of 3 items"),
+    ({"validation_split": 0.999}, r"fit: validation_split: expected a float in \(0, 1\) that leaves samples on both sides"),
+    ({"shuffle": "batch"}, r"fit: shuffle: expected True or False"),
+])
+def test_more_fit_arguments_get_one_line_errors(data, kwargs, pattern):
+    (x, y), _ = data
+    with pytest.raises(ConfigError, match=pattern) as info:
+        compiled(mlp()).fit(x, y, verbose=0, **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_arrays_get_one_line_errors(data):
+    (x, y), _ = data
+    bad = x.copy()
+    bad[7, 0, 0] = np.nan
+    with pytest.raises(ConfigError, match=r"fit: x: expected finite numbers; received NaN or inf in sample 7"):
+        compiled(mlp()).fit(bad, y, verbose=0)
+    with pytest.raises(ConfigError, match=r"fit: x: expected an array of samples"):
+        compiled(layerlab.Sequential([layers.Dense(4)])).fit(np.ones(5), np.zeros(5), verbose=0)
+    with pytest.raises(ConfigError, match=r"use loss='categorical_crossentropy'"):
+        compiled(mlp()).fit(x, np.eye(4)[y], verbose=0)
+    model = mlp()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    with pytest.raises(ConfigError, match=r"use loss='sparse_categorical_crossentropy'"):
+        model.fit(x, y, verbose=0)
+
+
+def test_predict_needs_no_compile(data):
+    (x, y), _ = data
+    model = compiled(mlp())
+    model.fit(x, y, epochs=1, seed=0, verbose=0)
+    layerlab.backend.clear_session()
+    fresh = mlp()
+    fresh.set_weights(model.get_weights())
+    np.testing.assert_allclose(fresh.predict(x[:4]), model.predict(x[:4]), rtol=1e-6)

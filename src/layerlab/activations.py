@@ -72,7 +72,7 @@ for _name, _fn in ACTIVATIONS.items():
     _NAME_OF.setdefault(id(_fn), _name)
 _NAME_OF[id(jax.nn.softmax)] = "softmax"
 _NAME_OF[id(jax.nn.log_softmax)] = "log_softmax"
-_NAME_OF[id(jax.nn.gelu)] = "gelu"
+# Not jax.nn.gelu: it defaults to the tanh approximation, a different function from Keras' gelu.
 
 UNKNOWN_ACTIVATION = ("activation: expected one of {valid}; received {received!r}.{hint} "
                       "Pass a name from that list or a function such as layerlab.nn.relu.")

@@ -67,7 +67,9 @@ class Program:
     """The compiled training program of one compile group.
 
     model: a concrete Sequential (static settings fixed); tx: the optax transformation with its
-    numbers injected as hyperparameters; loss: a layerlab.losses.Loss.
+    numbers injected as hyperparameters, or None for a program that only evaluates and
+    predicts; loss: a layerlab.losses.Loss (None: predict only). Layers with trainable=False
+    keep their weights: their updates are zeroed.
     """
 
     def __init__(self, model, tx, loss, in_shape, batch_size, shuffle=True, validate=True):
@@ -76,7 +78,8 @@ class Program:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.validate = validate
-        self.fold = loss.folds(model.output_activation())
+        self.fold = loss.folds(model.output_activation()) if loss is not None else False
+        self.frozen = frozenset(i for i, layer in enumerate(model.layers) if not layer.trainable)
         self.init = jax.jit(self._init)
         self.epoch = jax.jit(self._epoch, donate_argnums=(0,))
         self.evaluate = jax.jit(self._evaluate)
@@ -95,17 +98,19 @@ class Program:
         out = self.model.apply(_from_storage(stored), x, layer_hp, key=key, train=True, logits=self.fold)
         per = self.loss.per_sample(out, y, self.fold)                        # (B,)
         total = jnp.sum(per * w)
-        return total / jnp.sum(w), (total, jnp.sum(self.loss.correct(out, y) * w))
+        return total / jnp.sum(w), (total, jnp.sum(self.loss.correct(out, y, self.fold) * w))
 
     def _step_one(self, state, hp, x, y, w, key):
         grads, (loss_sum, correct) = jax.grad(self._loss_one, has_aux=True)(
             state.params, hp["layers"], x, y, w, key)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        if self.frozen:
+            updates = [jax.tree.map(jnp.zeros_like, u) if i in self.frozen else u for i, u in enumerate(updates)]
         return State(optax.apply_updates(state.params, updates), opt_state), (loss_sum, correct)
 
     def _eval_one(self, params, layer_hp, x, y, w):
         out = self.model.apply(params, x, layer_hp, train=False, logits=self.fold)
-        return jnp.sum(self.loss.per_sample(out, y, self.fold) * w), jnp.sum(self.loss.correct(out, y) * w)
+        return jnp.sum(self.loss.per_sample(out, y, self.fold) * w), jnp.sum(self.loss.correct(out, y, self.fold) * w)
 
     # -- all variants -------------------------------------------------------------------------
     def _init(self, keys: Keys, hp):
@@ -142,18 +147,20 @@ class Program:
         loss = jnp.sum(loss_sums, axis=0) / n                              # (S, R)
         accuracy = jnp.sum(correct, axis=0) / n
         if self.validate:
-            val_loss, val_accuracy = self._evaluate(self._public(state.params), hp, x_val, y_val)
+            val_loss, val_accuracy = self._evaluate(_from_storage(state.params), hp, x_val, y_val)
         else:
             val_loss = val_accuracy = jnp.full_like(loss, jnp.nan)
         return state, Metrics(loss, accuracy, val_loss, val_accuracy)
 
     @staticmethod
-    def _public(stored):
+    def public_params(state: State):
         """Parameters in the layers' own layout, for evaluation and for users."""
-        return _from_storage(stored)
+        return _from_storage(state.params)
 
-    def public_params(self, state: State):
-        return self._public(state.params)
+    @staticmethod
+    def with_params(state: State, params):
+        """`state` starting from given (S, R, ...) parameters in the layers' layout."""
+        return state._replace(params=_to_storage(params))
 
     def _evaluate(self, params, hp, x, y):
         """Mean loss and accuracy of every variant on (x, y), in inference mode: (S, R) each."""
@@ -184,4 +191,5 @@ class Program:
 
 
 def to_device_data(x, y):
-    return jnp.asarray(np.asarray(x, np.float32)), jnp.asarray(y)
+    """x (already float32) and y on the device."""
+    return jnp.asarray(x), jnp.asarray(y)

@@ -31,14 +31,19 @@ class SweepResult:
         self.variants = variants
         self.metrics = metrics
         self.diverged_at = diverged_at
-        self.params = params_of_fit
+        if isinstance(params_of_fit, list):  # per variant; .params keeps what all share
+            self.params = {k: (v if all(p.get(k) == v for p in params_of_fit) else None)
+                           for k, v in params_of_fit[0].items()}
+        else:
+            self.params = params_of_fit
         self.swept = swept  # the settings that differ between variants, in sweep order
         self._params = params
         self._template = template  # function(i) -> concrete Sequential for variant i
         epochs = next(iter(metrics.values())).shape[1] if metrics else 0
         self.histories = [
             History({k: [float(x) for x in metrics[k][i]] for k in metrics}, list(range(epochs)),
-                    dict(params_of_fit), diverged_at=diverged_at[i])
+                    dict(params_of_fit[i] if isinstance(params_of_fit, list) else params_of_fit),
+                    diverged_at=diverged_at[i])
             for i in range(len(variants))]
 
     def __len__(self):

@@ -26,12 +26,13 @@ class Loss:
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
 
-    def per_sample(self, out, y, output_activation):
+    def per_sample(self, out, y, folded):
         """Loss per sample; `out` is logits when the output activation was folded in."""
         raise NotImplementedError
 
-    def correct(self, out, y):
-        """1.0 where the prediction is right (Keras picks the accuracy that fits the loss)."""
+    def correct(self, out, y, folded):
+        """1.0 where the prediction is right (Keras picks the accuracy that fits the loss);
+        `out` is logits when `folded` or from_logits."""
         raise NotImplementedError
 
     def folds(self, output_activation):
@@ -53,10 +54,12 @@ class SparseCategoricalCrossentropy(Loss):
     def per_sample(self, out, y, folded):
         if self.from_logits or folded:
             return optax.softmax_cross_entropy_with_integer_labels(out, y)
+        # Keras normalises probabilities that do not sum to 1 (e.g. a sigmoid output) first.
+        out = out / jnp.sum(out, axis=-1, keepdims=True)
         p = jnp.clip(jnp.take_along_axis(out, y[..., None], axis=-1)[..., 0], EPSILON, 1 - EPSILON)
         return -jnp.log(p)
 
-    def correct(self, out, y):
+    def correct(self, out, y, folded):
         return (jnp.argmax(out, axis=-1) == y).astype(jnp.float32)
 
 
@@ -70,7 +73,7 @@ class CategoricalCrossentropy(Loss):
         p = out / jnp.sum(out, axis=-1, keepdims=True)
         return -jnp.sum(y * jnp.log(jnp.clip(p, EPSILON, 1 - EPSILON)), axis=-1)
 
-    def correct(self, out, y):
+    def correct(self, out, y, folded):
         return (jnp.argmax(out, axis=-1) == jnp.argmax(y, axis=-1)).astype(jnp.float32)
 
 
@@ -87,14 +90,11 @@ class BinaryCrossentropy(Loss):
             per = -(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
         return per.reshape(per.shape[0], -1).mean(axis=-1)
 
-    def correct(self, out, y):
-        threshold = 0.0 if self.from_logits else 0.5  # logits: sigmoid(0) = 0.5
+    def correct(self, out, y, folded):
+        threshold = 0.0 if self.from_logits or folded else 0.5  # logits: sigmoid(0) = 0.5
         y = y.reshape(out.shape)
         hit = ((out > threshold).astype(jnp.float32) == y).astype(jnp.float32)
         return hit.reshape(hit.shape[0], -1).mean(axis=-1)
-
-    def folds(self, output_activation):
-        return not self.from_logits and output_activation == "sigmoid"
 
 
 LOSSES = {cls.name: cls for cls in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy)}

@@ -246,6 +246,7 @@ class Sequential:
                 q[name] = w
             new.append(q)
         self.params = new
+        self._train_state = None  # a later fit() starts from these weights, with a fresh optimizer
 
     # -- config ------------------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -1,0 +1,103 @@
+"""Checks of the arrays given to fit(), evaluate() and predict(): one line per mistake, naming
+the argument, what was expected, what was received and the fix."""
+import numbers
+
+import numpy as np
+
+from layerlab.errors import ConfigError
+
+BAD_X_SHAPE = ("{method}: {arg}: expected samples of shape {expected} (the model's input shape), "
+               "i.e. an array (n, {dims}); received shape {received}. Reshape {arg} or change the "
+               "first layer's input_shape.")
+NOT_SAMPLES = ("{method}: {arg}: expected an array of samples (n, ...) with at least 2 axes; "
+               "received shape {received}. Add the sample axis, e.g. x.reshape(1, -1) for one sample.")
+EMPTY = ("{method}: {arg}: expected at least one sample; received an empty array of shape {received}. "
+         "Pass the data to train on.")
+NOT_FINITE = ("{method}: {arg}: expected finite numbers; received NaN or inf in sample {index}. "
+              "Clean or drop those samples.")
+BAD_LENGTH = ("{method}: {arg}: expected {expected} labels, one per sample of {x_arg}; received {received}. "
+              "Pass x and y of the same length.")
+BAD_LABELS = ("{method}: {arg}: expected integer class labels in [0, {units}) for the model's {units} "
+              "output units; received {received}. {fix}")
+BAD_ONE_HOT = ("{method}: {arg}: expected one row of {units} class weights per sample (one-hot) for "
+               "{loss}; received shape {received}. {fix}")
+NOT_NUMERIC = ("{method}: {arg}: expected a numeric array; received {received}. "
+               "Convert it with numpy.asarray(..., dtype='float32').")
+BAD_VALIDATION = ("fit: validation_data: expected a tuple (x_val, y_val); received {received}. "
+                  "Pass validation_data=(x_test, y_test).")
+BAD_SPLIT = ("fit: validation_split: expected a float in (0, 1) that leaves samples on both sides; "
+             "received {received!r} for {n} samples. Pass e.g. validation_split=0.1.")
+
+
+def as_x(method, arg, x, in_shape):
+    """float32 samples (n, *in_shape); in_shape None accepts any sample shape."""
+    try:
+        x = np.asarray(x)
+    except Exception:
+        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"a ragged {type(x).__name__}")) from None
+    if x.dtype.kind not in "biuf":
+        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"dtype {x.dtype}"))
+    if x.ndim >= 1 and x.shape[0] == 0:
+        raise ConfigError(EMPTY.format(method=method, arg=arg, received=x.shape))
+    if x.ndim < 2:
+        raise ConfigError(NOT_SAMPLES.format(method=method, arg=arg, received=x.shape))
+    if in_shape is not None and tuple(x.shape[1:]) != tuple(in_shape):
+        raise ConfigError(BAD_X_SHAPE.format(method=method, arg=arg, expected=tuple(in_shape),
+                                             dims=", ".join(map(str, in_shape)), received=x.shape))
+    x = x.astype(np.float32, copy=False)
+    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if not finite.all():
+        raise ConfigError(NOT_FINITE.format(method=method, arg=arg, index=int(np.argmin(finite))))
+    return x
+
+
+def as_y(method, arg, y, n, x_arg, loss, units):
+    """Labels as the loss needs them: int32 classes (sparse) or float32 rows (n, units)."""
+    try:
+        y = np.asarray(y)
+    except Exception:
+        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"a ragged {type(y).__name__}")) from None
+    if y.dtype.kind not in "biuf":
+        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"dtype {y.dtype}"))
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ConfigError(BAD_LENGTH.format(method=method, arg=arg, expected=n, x_arg=x_arg,
+                                            received=y.shape[0] if y.ndim else "a scalar"))
+    if loss.sparse:
+        y = y.reshape(n) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1 or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= units:
+            shown = f"shape {y.shape}" if y.ndim != 1 else f"values from {y.min()} to {y.max()}"
+            fix = ("For one-hot labels use loss='categorical_crossentropy'." if y.ndim == 2
+                   else "Check the labels or give the last layer more units.")
+            raise ConfigError(BAD_LABELS.format(method=method, arg=arg, units=units, received=shown, fix=fix))
+        return y.astype(np.int32)
+    if loss.name == "categorical_crossentropy" and (y.ndim != 2 or y.shape[1] != units):
+        fix = ("For integer labels use loss='sparse_categorical_crossentropy'." if y.ndim == 1
+               else "One-hot encode the labels, e.g. numpy.eye(units)[y].")
+        raise ConfigError(BAD_ONE_HOT.format(method=method, arg=arg, units=units, loss=loss.name,
+                                             received=y.shape, fix=fix))
+    if loss.name == "binary_crossentropy" and y.size != n * units:
+        raise ConfigError(BAD_ONE_HOT.format(method=method, arg=arg, units=units, loss=loss.name,
+                                             received=y.shape, fix="Give one 0/1 label per output unit."))
+    return y.astype(np.float32)
+
+
+def validation(validation_data, validation_split, x, y, method="fit"):
+    """(x_val, y_val) raw, or split off the end of (x, y) as Keras does; returns x, y, x_val, y_val."""
+    if validation_data is not None:
+        ok = isinstance(validation_data, (tuple, list)) and (
+            len(validation_data) == 2 or (len(validation_data) == 3 and validation_data[2] is None))
+        if not ok:
+            shown = (f"a {type(validation_data).__name__} of {len(validation_data)} items"
+                     if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+            raise ConfigError(BAD_VALIDATION.format(received=shown))
+        return x, y, validation_data[0], validation_data[1]
+    if validation_split:
+        n = len(x)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
+            raise ConfigError(BAD_SPLIT.format(received=validation_split, n=n))
+        cut = int(n * (1 - validation_split))
+        if not 0 < validation_split < 1 or not 0 < cut < n:
+            raise ConfigError(BAD_SPLIT.format(received=validation_split, n=n))
+        # Keras holds out the *last* fraction of the samples, before any shuffling.
+        return x[:cut], y[:cut], x[cut:], y[cut:]
+    return x, y, None, None
