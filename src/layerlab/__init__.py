@@ -38,3 +38,4 @@ class _Utils:
 
 
 utils = _Utils()
+from layerlab.store import load_model, load_run  # noqa: E402,F401

@@ -14,3 +14,11 @@ class ConfigError(LayerlabError, ValueError):
 
 class DatasetError(LayerlabError, OSError):
     """A dataset file is missing, corrupt, or cannot be found anywhere layerlab looks."""
+
+
+class StoreError(LayerlabError, OSError):
+    """The run store cannot be opened, read or written (missing, not a store, too new, disk full)."""
+
+
+class StoreWarning(UserWarning):
+    """Something the store recovered from, such as a checkpoint that failed its checksum."""
