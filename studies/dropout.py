@@ -23,6 +23,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="out/dropout", help="folder for the history and figures")
+    parser.add_argument("--store", default="layerlab-runs/layerlab.db",
+                        help="run store to record every epoch into ('' for none)")
     args = parser.parse_args(argv)
 
     (x_train, y_train), (x_test, y_test) = layerlab.datasets.mnist.load_data()
@@ -38,7 +40,7 @@ def main(argv=None):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     result = model.fit(x_train, y_train, validation_data=(x_test, y_test), epochs=args.epochs,
-                       seed=args.seed)
+                       seed=args.seed, store=args.store or None)
     seconds = time.perf_counter() - start
     print(result)
     print(f"{len(result)} variants x {args.epochs} epochs in {seconds:.1f} s "
@@ -60,6 +62,9 @@ def main(argv=None):
     write_report(out / "report.html", result, analysis, title="Is dropout effective against overfitting?",
                  summary_text="\n".join(summary))
     print(f"history, figures, analysis and report written to {out}/")
+    if result.run_id is not None:
+        store = "" if args.store == "layerlab-runs/layerlab.db" else f" --store {args.store}"
+        print(f"run {result.run_id} recorded in {args.store}: try `layerlab{store} show {result.run_id}`")
 
 
 if __name__ == "__main__":
