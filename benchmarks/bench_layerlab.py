@@ -3,11 +3,14 @@ batch 32), for a sweep of dropout rates, one model alone, and rates x seeds; pea
 
     python benchmarks/bench_layerlab.py --epochs 3 --variants 5 1 50
 
-Prints one JSON line per configuration. The first epoch (compilation) is left out.
+Prints one JSON line per configuration, each measured in its own process. The first epoch
+(compilation) is left out; 50 variants are 5 rates x 10 seeds.
 """
 import argparse
 import json
 import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -61,9 +64,15 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--variants", type=int, nargs="+", default=[5, 1])
+    p.add_argument("--in-process", action="store_true", help="run in this process (peak memory is then shared)")
     a = p.parse_args()
     for v in a.variants:
-        print(json.dumps(run(v, a.epochs)), flush=True)
+        if a.in_process:
+            print(json.dumps(run(v, a.epochs)), flush=True)
+        else:
+            # One process per configuration, so that peak memory is each configuration's own.
+            subprocess.run([sys.executable, __file__, "--in-process", "--epochs", str(a.epochs),
+                            "--variants", str(v)], check=True)
 
 
 if __name__ == "__main__":
