@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 import layerlab
-from layerlab import engine, layers, training
+from layerlab import engine, layers, variants as variants_
 
 
 def main():
@@ -33,7 +33,7 @@ def main():
     (program,) = model.compiled.programs.values()
     variants = [{"dropout.rate": r, "seed": 1} for r in rates] if a.variants > 1 else [{"seed": 1}]
     streams = [list(range(len(variants)))]
-    hp = training._hparams(model, model.compiled.optimizer, variants, streams)
+    hp = variants_.hparams(model, model.compiled.optimizer, variants, streams)
     keys = engine.stream_keys(jnp.stack([jax.random.PRNGKey(1)]))
     data = engine.to_device_data(x / 255.0, y.astype("int32")) + engine.to_device_data(xv / 255.0, yv.astype("int32"))
     state = program.init(keys, hp)
