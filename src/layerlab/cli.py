@@ -1,4 +1,4 @@
-"""The `layerlab` command: run studies, list and show runs, export them, check datasets.
+"""The `layerlab` command: run studies, list, show, analyse, plot, report and export runs, check datasets.
 
 Each subcommand is a Command registered by name in COMMANDS: `add_arguments` declares its flags,
 `take_action` is a few lines over the library and returns the exit code. Errors are one line on
@@ -8,6 +8,10 @@ Ctrl-C during `run` records what is complete, marks the run interrupted and exit
     layerlab run studies/dropout.toml --epochs 5
     layerlab runs --json
     layerlab show 1
+    layerlab show 1 --analysis
+    layerlab plot 1 --out figures/
+    layerlab report 1 --out report.html
+    layerlab activations --out activations/
     layerlab export 1 --format tensorboard --out tb/
 """
 import argparse
@@ -20,6 +24,7 @@ from pathlib import Path
 from layerlab.errors import LayerlabError, StoreWarning
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+SLOPE_AFTER, TOLERANCE = 20, 0.05  # `show --analysis` defaults, as analyze()'s
 
 
 class Command:
@@ -76,9 +81,13 @@ class Run(Command):
                   f"epochs recorded; resume with `layerlab run --resume {run['id']}{_store_flag(args)}`",
                   file=sys.stderr)
             return INTERRUPTED
-        print(f"run {result.run_id} finished: {len(getattr(result, 'variants', [0]))} variant(s) x "
-              f"{study.fit_kwargs(epochs)['epochs']} epochs in {store.path}; see `layerlab show {result.run_id}"
-              f"{_store_flag(args)}`, `layerlab export {result.run_id} --format csv`")
+        run_id, flag = result.run_id, _store_flag(args)
+        print(f"run {run_id} finished: {len(getattr(result, 'variants', [0]))} variant(s) x "
+              f"{study.fit_kwargs(epochs)['epochs']} epochs in {store.path}; see `layerlab show {run_id}{flag}`, "
+              f"`layerlab show {run_id} --analysis{flag}`, `layerlab plot {run_id} --out figures{flag}`, "
+              f"`layerlab export {run_id} --format csv{flag}`")
+        print(f"everything on one page (study, model, results, analysis, curves): "
+              f"`layerlab report {run_id} --out report.html{flag}`")
         return 0
 
 
@@ -117,15 +126,33 @@ class Runs(Command):
 
 
 class Show(Command):
-    """Show a run's final and best metrics per variant."""
+    """Show a run's final and best metrics per variant, or with --analysis what its curves say."""
 
     def add_arguments(self, parser):
         parser.add_argument("run", help="a run id (see `layerlab runs`)")
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
+        parser.add_argument("--analysis", action="store_true", help="the analysis: overfitting onset, the "
+                            "setting and epochs to pick, in words and a table")
+        parser.add_argument("--slope-after", type=_positive, metavar="N",
+                            help=f"with --analysis: the val_loss slope from epoch N on (default {SLOPE_AFTER})")
+        parser.add_argument("--tolerance", type=_tolerance, metavar="F",
+                            help=f"with --analysis: epochs within F (relative) of the best val_loss count as nearly "
+                                 f"as good (default {TOLERANCE})")
 
     def take_action(self, args):
         from layerlab import export, load_run
+        from layerlab.errors import ConfigError
+        if not args.analysis:
+            given = [flag for flag, value in (("--slope-after", args.slope_after), ("--tolerance", args.tolerance))
+                     if value is not None]
+            if given:
+                raise ConfigError(f"show: {given[0]}: expected together with --analysis; received it alone. "
+                                  f"Add --analysis, e.g. `layerlab show {args.run} --analysis {given[0]} ...`.")
         result = load_run(args.run, store=_store_path(args))
+        if args.analysis:
+            analysis = _analyze(result, args)
+            print(json.dumps(analysis.to_dict(), indent=1) if args.json else analysis)
+            return 0
         rows = export.summary_rows(result)
         if args.json:
             print(json.dumps({"run": result.run, "variants": rows}, indent=1))
@@ -164,6 +191,55 @@ class Export(Command):
         write(result, args.out if args.out else sys.stdout)
         if args.out:
             print(f"run {result.run_id} written to {args.out}", file=sys.stderr)
+        return 0
+
+
+class Plot(Command):
+    """Draw a run's learning curves and the 2x2 overview as PNG and SVG files."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("run", help="a run id (see `layerlab runs`)")
+        parser.add_argument("--out", required=True, metavar="DIR", help="folder for the figures (created if missing)")
+
+    def take_action(self, args):
+        from layerlab import load_run
+        from layerlab.plots import save_figures
+        result = load_run(args.run, store=_store_path(args))
+        for path in save_figures(result, args.out, ylims=_ylims(result)):
+            print(path)
+        return 0
+
+
+class Activations(Command):
+    """Draw the activation functions (the article's ReLU, sigmoid, softmax) and their derivatives."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out", required=True, metavar="DIR", help="folder for the figures (created if missing)")
+
+    def take_action(self, args):
+        from layerlab.activation_figures import draw_all
+        for path in draw_all(args.out):
+            print(path)
+        return 0
+
+
+class Report(Command):
+    """Write one self-contained HTML page of a run: study, model, results, analysis, curves."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("run", help="a run id (see `layerlab runs`)")
+        parser.add_argument("--out", required=True, metavar="FILE", help="the HTML file, e.g. report.html")
+
+    def take_action(self, args):
+        from layerlab import load_run
+        from layerlab.report import write_report
+        result = load_run(args.run, store=_store_path(args))
+        run = result.run
+        study = run["spec"].get("study")
+        name = study["study"]["name"] if study else _display(run["study"])
+        path = write_report(args.out, result, title=f"{name}: run {run['id']}", study_text=run["study_text"],
+                            summary_text=_summary_text(result), ylims=_ylims(result))
+        print(f"run {run['id']} reported in {path}")
         return 0
 
 
@@ -207,8 +283,8 @@ class Delete(Command):
 
 
 COMMANDS: dict[str, type[Command]] = {
-    "run": Run, "summary": Summary, "runs": Runs, "show": Show, "export": Export,
-    "datasets": Datasets, "delete": Delete,
+    "run": Run, "summary": Summary, "runs": Runs, "show": Show, "plot": Plot, "report": Report,
+    "export": Export, "activations": Activations, "datasets": Datasets, "delete": Delete,
 }
 
 
@@ -318,6 +394,50 @@ def _study_and_run(args):
     return store, study, run["id"], args.epochs or run["spec"]["fit"]["epochs"]
 
 
+def _analyze(result, args):
+    from layerlab.analysis import analyze
+    return analyze(result, slope_after=args.slope_after or SLOPE_AFTER,
+                   tolerance=TOLERANCE if args.tolerance is None else args.tolerance)
+
+
+def _ylims(result):
+    """The y-limits to draw a run with: its study's (the [plot] section), the article's for the
+    article's dropout study without any (e.g. recorded by studies/dropout.py), else automatic (None)."""
+    from layerlab.plots import ARTICLE_YLIM
+    study = result.run["spec"].get("study") or {}
+    ylims = {k: tuple(v) for k, v in ((study.get("plot") or {}).get("ylim") or {}).items()}
+    if ylims:
+        return ylims
+    return dict(ARTICLE_YLIM) if _is_article_study(result) else None
+
+
+def _is_article_study(result):
+    """Flatten(28x28) -> Dense(128, relu) -> Dropout(swept rate) -> Dense(10, softmax), as the article."""
+    from layerlab.findings import article_rate_key
+    spec = result.run["spec"]
+    layers = (spec.get("model") or {}).get("layers") or []
+    if [layer.get("class_name") for layer in layers] != ["Flatten", "Dense", "Dropout", "Dense"]:
+        return False
+    dense = [(layers[i]["config"].get("units"), layers[i]["config"].get("activation")) for i in (1, 3)]
+    return (dense == [(128, "relu"), (10, "softmax")] and list(spec.get("input_shape") or []) == [28, 28]
+            and article_rate_key(result) is not None)
+
+
+def _summary_text(result):
+    """model.summary() of the run's first compile group, rebuilt from the stored config; None if
+    that is not possible (a config this layerlab cannot rebuild)."""
+    from layerlab.store import model_for
+    spec, lines = result.run["spec"], []
+    try:
+        groups = spec.get("groups") or [[0]]
+        model_for(spec, result.variants[groups[0][0]]).summary(print_fn=lines.append)
+    except Exception:  # the report goes on without the model section
+        return None
+    if len(groups) > 1:
+        lines.insert(0, f"Compile group 1 of {len(groups)}")
+    return "\n".join(lines)
+
+
 def _status(store, run, process_alive):
     """The recorded status, or 'stopped' for a run whose process is gone (killed or crashed)."""
     if run["status"] == "running" and not process_alive(store, run):
@@ -349,6 +469,17 @@ def _positive(text):
         value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive int; received {text!r}")
+    return value
+
+
+def _tolerance(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a float >= 0 (0.05: within 5 % of the best val_loss); "
+                                         f"received {text!r}")
     return value
 
 
