@@ -48,9 +48,20 @@ class Run(Command):
         parser.add_argument("--keep-best", action="store_true",
                             help="also keep each variant's checkpoint at its lowest val_loss")
         parser.add_argument("--quiet", action="store_true", help="no progress output")
+        parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                            help="train here (default) or on a Ray cluster (pip install \"layerlab[ray]\")")
+        parser.add_argument("--address", metavar="ADDR",
+                            help="with --backend ray: the cluster, e.g. auto or HOST:6379 (default: $RAY_ADDRESS, "
+                                 "else the one `ray start` began on this machine, else a new one here)")
 
     def take_action(self, args):
+        from layerlab import backends
+        from layerlab.errors import ConfigError
         from layerlab.store import StoreRecorder
+        if args.address is not None and args.backend != "ray":
+            raise ConfigError(f"run: --address: expected together with --backend ray; received --address "
+                              f"{args.address} alone. Add --backend ray.")
+        backend = backends.Ray(address=args.address) if args.backend == "ray" else None
         store, study, resume, epochs = _study_and_run(args)
         if study is None:
             return 0
@@ -67,7 +78,7 @@ class Run(Command):
         verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
         try:
             result = study.model().fit(x, y, validation_data=validation, verbose=verbose, recorder=recorder,
-                                       **study.fit_kwargs(epochs))
+                                       backend=backend, **study.fit_kwargs(epochs))
         except LayerlabError as e:
             if recorder.status != "failed":
                 raise

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from layerlab import data, engine, losses, optimizers, variants as variants_
+from layerlab import backends, data, engine, losses, optimizers, variants as variants_
 from layerlab.errors import ConfigError
 from layerlab.history import History, SweepResult
 from layerlab.progress import Progress
@@ -140,7 +140,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
         validation_batch_size=None, validation_freq=1, *, seed=None, repeats=None,
-        combinations=None, independent_draws=False, recorder=None, store=None, resume=None):
+        combinations=None, independent_draws=False, recorder=None, store=None, resume=None, backend=None):
     """Trains the model, or every variant of its sweeps at once.
 
     Keras' arguments keep their meaning. layerlab adds:
@@ -160,6 +160,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         epoch_end(group, epoch, row, state) after each epoch: row[name] is an array over
           `order`, state() returns the group's state (params, optimizer state) as numpy arrays;
         finish(status, metrics) at the end: "finished", or "interrupted" on any exception.
+      backend: where the compile groups train: None or 'local' here, one after another; 'ray'
+        (or a layerlab.backends.Ray(address=...)) as Ray tasks across a cluster, each epoch
+        recorded as it finishes; a variant's result does not depend on the backend.
 
     >>> result = model.fit(x, y, validation_data=(xv, yv), epochs=5, seed=1)  # doctest: +SKIP
     """
@@ -194,6 +197,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         y_val = data.as_y("fit", "validation_data[1]", y_val, len(x_val), "validation_data[0]", loss, units)
 
     seed = _resolve_seed(seed, repeats)
+    backend = backends.get(backend)
     optimizer = model.compiled.optimizer
     sweeps = variants_.collect(model, optimizer, batch_size, seed)
     variant_list = variants_.variants(sweeps, combinations, seed, batch_size)
@@ -215,7 +219,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                  "n_train": int(x.shape[0]), "n_val": 0 if x_val is None else int(x_val.shape[0])},
                        metric_names=names)
 
-    device = engine.to_device_data(x, y) + (engine.to_device_data(x_val, y_val) if x_val is not None else (None, None))
     # Keras: fitting a trained model again continues from its weights and optimizer state.
     start = model._train_state if not sweeps and getattr(model, "_train_state", None) else None
     model._train_state = None  # its buffers are donated to the engine; set again on success
@@ -224,15 +227,26 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     progress = Progress(verbose, epochs * len(groups), len(variant_list))
     status = "interrupted"
     try:
+        jobs = []
+        if backend is None:
+            device = engine.to_device_data(x, y) + (engine.to_device_data(x_val, y_val) if x_val is not None
+                                                    else (None, None))
         for group in groups:
             program = _program(group.model, group.optimizer, loss, in_shape, group.batch_size,
                                bool(shuffle), x_val is not None)
             model.compiled.programs[group.signature] = program
-            state, offset = _train_group(model, group, program, run, device, variant_list, independent_draws,
-                                         recorder, progress, start)
-            if not sweeps:
-                model._train_state = (_structure(group.model, group.optimizer, loss, in_shape, group.batch_size,
-                                                 bool(shuffle), x_val is not None), None, state, offset + epochs)
+            job = _GroupJob(model, group, program, run, variant_list, independent_draws, recorder, progress, start,
+                            init=backend is None)
+            if backend is None:
+                _train_group(job, device)  # here, one group after another
+            if backend is not None or not sweeps:
+                jobs.append(job)  # a finished local group's state is let go: its params are in `run`
+        if backend is not None:
+            backend.train(jobs, (x, y, x_val, y_val))
+        if not sweeps:
+            group, job = groups[0], jobs[0]
+            model._train_state = (_structure(group.model, group.optimizer, loss, in_shape, group.batch_size,
+                                             bool(shuffle), x_val is not None), None, job.state, job.offset + epochs)
         status = "finished"
     finally:
         progress.close()
@@ -273,47 +287,87 @@ class _Run:
         self.group_of = [None] * len(variant_list)
 
 
-def _train_group(model, group, program, run, device, variant_list, independent, recorder, progress, start):
-    """Trains one compile group epoch by epoch; returns its final engine state and the number
-    of epochs it had trained before (its random draws continue from there)."""
-    hp = variants_.hparams(model, model.compiled.optimizer, variant_list, group.streams)
-    keys = engine.stream_keys(jnp.stack([variants_.root_key(model, variant_list[s[0]], independent)
-                                         for s in group.streams]))
-    state = program.init(keys, hp)
-    offset = 0
-    if start is not None:
-        structure, params, saved, trained_epochs = start
-        if saved is not None and structure == _structure(group.model, group.optimizer, program.loss, program.in_shape,
-                                                         program.batch_size, program.shuffle, program.validate):
-            state, offset = saved, trained_epochs
-        elif params is not None:
-            state = program.with_params(state, jax.tree.map(lambda a: jnp.asarray(a)[None, None], params))
-    order = [i for stream in group.streams for i in stream]  # variant index of each (s, r), row-major
-    names, metrics, epochs = run.names, run.metrics, next(iter(run.metrics.values())).shape[1]
-    done = 0
-    if recorder is not None:
-        # A resumed group continues from its last committed epoch: same state, same RNG.
-        done, leaves, history = recorder.group_start(group.index, order)
-        if done:
-            state = jax.tree.unflatten(jax.tree.structure(state), [jnp.asarray(a) for a in leaves])
-            for k in names:
-                metrics[k][order, :done] = history[k]
-    for e in range(done, epochs):
+class _GroupJob:
+    """One compile group as fit() trains and records it, whichever backend runs its epochs: its
+    per-variant numbers and keys, where it starts (fresh, a trained model's state, or a resumed
+    run's last checkpoint), and what follows each epoch (metrics, recorder, progress).
+
+    state: the group's engine state to start from; None (init=False, nothing to continue) when
+    the backend draws the initial weights itself. offset: epochs trained before this fit (the
+    random draws continue from there); done: epochs a resumed run has recorded already.
+    """
+
+    def __init__(self, model, group, program, run, variant_list, independent, recorder, progress, start, init=True):
+        self.group, self.program, self.run, self.recorder, self.progress = group, program, run, recorder, progress
+        self.hp = variants_.hparams(model, model.compiled.optimizer, variant_list, group.streams)
+        self.keys = engine.stream_keys(jnp.stack([variants_.root_key(model, variant_list[s[0]], independent)
+                                                  for s in group.streams]))
+        self.order = [i for stream in group.streams for i in stream]  # variant index of each (s, r), row-major
+        self.epochs = next(iter(run.metrics.values())).shape[1]
+        self.state = program.init(self.keys, self.hp) if init or start is not None else None
+        self.offset = 0
+        if start is not None:
+            structure, params, saved, trained_epochs = start
+            if saved is not None and structure == _structure(group.model, group.optimizer, program.loss,
+                                                             program.in_shape, program.batch_size, program.shuffle,
+                                                             program.validate):
+                self.state, self.offset = saved, trained_epochs
+            elif params is not None:
+                self.state = program.with_params(self.state,
+                                                 jax.tree.map(lambda a: jnp.asarray(a)[None, None], params))
+        self.done = 0
+        if recorder is not None:
+            # A resumed group continues from its last committed epoch: same state, same RNG.
+            self.done, leaves, history = recorder.group_start(group.index, self.order)
+            if self.done:
+                self.state = jax.tree.unflatten(self.treedef(), [jnp.asarray(a) for a in leaves])
+                for k in run.names:
+                    run.metrics[k][self.order, :self.done] = history[k]
+
+    def treedef(self):
+        """The structure of the group's engine state (traced, not compiled, if not at hand)."""
+        if self.state is not None:
+            return jax.tree.structure(self.state)
+        return jax.tree.structure(jax.eval_shape(self.program.init, self.keys, self.hp))
+
+    def epoch_end(self, e, row, state, seconds):
+        """row[name]: epoch e's metrics over `order`; state() the group's state leaves as numpy."""
+        names, metrics = self.run.names, self.run.metrics
+        for k in names:
+            metrics[k][self.order, e] = row[k]
+        if self.recorder is not None:
+            self.recorder.epoch_end(self.group.index, e, row, state)
+        self.progress.epoch_done(self.group.label, e + 1, self.epochs, seconds,
+                                 _mean_logs(metrics, names, self.group.indices, e), _best(metrics, names, e))
+
+    def finish(self, state):
+        """Keeps the final engine state and each variant's trained parameters."""
+        self.state = state
+        params = jax.device_get(self.program.public_params(state))
+        for s, stream in enumerate(self.group.streams):
+            for r, i in enumerate(stream):
+                self.run.trained[i] = jax.tree.map(lambda a: np.asarray(a[s, r]), params)
+                self.run.group_of[i] = self.group
+
+
+def _train_group(job, device):
+    """Trains one compile group here, epoch by epoch."""
+    state = job.state
+    for e, row, state, seconds in epochs_of(job.program, state, job.hp, job.keys, job.offset,
+                                            range(job.done, job.epochs), device, job.run.names):
+        job.epoch_end(e, row, lambda: [np.asarray(a) for a in jax.tree.leaves(state)], seconds)
+    job.finish(state)
+
+
+def epochs_of(program, state, hp, keys, offset, epochs, device, names):
+    """Trains `state` for each epoch in `epochs` (a range) and yields (epoch, row, state, seconds)
+    after each: row[name] is an array over the state's (S, R) variants, row-major. Both backends
+    run this loop: here on a whole group, in a Ray worker on a slice of its streams."""
+    for e in epochs:
         t0 = time.perf_counter()
         state, m = program.epoch(state, hp, keys, jnp.int32(offset + e), *device)
-        row = {k: np.asarray(getattr(m, k)).reshape(-1) for k in names}  # in `order`
-        for k in names:
-            metrics[k][order, e] = row[k]
-        if recorder is not None:
-            recorder.epoch_end(group.index, e, row, lambda: [np.asarray(a) for a in jax.tree.leaves(state)])
-        progress.epoch_done(group.label, e + 1, epochs, time.perf_counter() - t0,
-                            _mean_logs(metrics, names, group.indices, e), _best(metrics, names, e))
-    params = jax.device_get(program.public_params(state))
-    for s, stream in enumerate(group.streams):
-        for r, i in enumerate(stream):
-            run.trained[i] = jax.tree.map(lambda a: np.asarray(a[s, r]), params)
-            run.group_of[i] = group
-    return state, offset
+        row = {k: np.asarray(getattr(m, k)).reshape(-1) for k in names}
+        yield e, row, state, time.perf_counter() - t0
 
 
 def _mean_logs(metrics, names, indices, e):
