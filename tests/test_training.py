@@ -523,3 +523,20 @@ def test_predict_needs_no_compile(data):
     fresh = mlp()
     fresh.set_weights(model.get_weights())
     np.testing.assert_allclose(fresh.predict(x[:4]), model.predict(x[:4]), rtol=1e-6)
+
+
+def test_a_group_too_big_for_the_cache_trains_as_several_programs(data, monkeypatch):
+    (x, y), _ = data
+    whole = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=2, seed=0, repeats=3, verbose=0)
+    monkeypatch.setattr(layerlab.variants, "PROGRAM_STATE_BYTES", 1)  # one stream (seed) per program
+    seen = []
+
+    class Count(MemoryRecorder):
+        def start(self, **info):
+            seen.extend(info["groups"])
+            super().start(**info)
+
+    layerlab.backend.clear_session()
+    split = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=2, seed=0, repeats=3, verbose=0, recorder=Count())
+    assert seen == [[0, 3], [1, 4], [2, 5]]  # variants of seeds 0, 1, 2; each with both rates
+    np.testing.assert_allclose(split.metrics["loss"], whole.metrics["loss"], rtol=1e-5)

@@ -201,7 +201,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     optimizer = model.compiled.optimizer
     sweeps = variants_.collect(model, optimizer, batch_size, seed)
     variant_list = variants_.variants(sweeps, combinations, seed, batch_size)
-    groups = variants_.groups(model, optimizer, variant_list, sweeps, batch_size, independent_draws)
+    groups = variants_.groups(model, optimizer, variant_list, sweeps, batch_size, independent_draws, in_shape)
 
     names = ["loss"] + (["accuracy"] if model.compiled.metrics else [])
     if x_val is not None:
