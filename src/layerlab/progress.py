@@ -34,6 +34,11 @@ class Progress:
             prefix = f"{group_label} " if group_label else ""
             print(f"{prefix}Epoch {epoch}/{epochs} - {seconds:.1f}s - {metrics}", file=sys.stdout, flush=True)
 
+    def skip(self, epochs):
+        """Counts epochs done before (a resumed run's) without a line for each."""
+        if self._bar is not None and epochs:
+            self._bar.update(self._task, advance=epochs)
+
     def close(self):
         if self._bar is not None:
             self._bar.stop()

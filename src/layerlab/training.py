@@ -323,6 +323,7 @@ class _GroupJob:
                 self.state = jax.tree.unflatten(self.treedef(), [jnp.asarray(a) for a in leaves])
                 for k in run.names:
                     run.metrics[k][self.order, :self.done] = history[k]
+                progress.skip(self.done)  # the bar counts the epochs recorded before the resume
 
     def treedef(self):
         """The structure of the group's engine state (traced, not compiled, if not at hand)."""
