@@ -14,39 +14,9 @@ import layerlab
 from layerlab import cli
 from layerlab.datasets import _download, _locate
 from layerlab.errors import ConfigError
+from tiny_study import tiny_study
 
-TINY = """
-[dataset]
-name = "mnist"
-limit_train = 300
-limit_test = 100
-
-[[layers]]
-type = "Flatten"
-
-[[layers]]
-type = "Dense"
-units = 16
-activation = "relu"
-
-[[layers]]
-type = "Dropout"
-rate = { sweep = [0.0, 0.5] }
-
-[[layers]]
-type = "Dense"
-units = 10
-activation = "softmax"
-
-[compile]
-optimizer = "adam"
-loss = "sparse_categorical_crossentropy"
-metrics = ["accuracy"]
-
-[fit]
-epochs = 2
-seed = 1
-"""
+TINY = tiny_study()
 
 
 @pytest.fixture

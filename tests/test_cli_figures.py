@@ -11,46 +11,10 @@ import layerlab
 from layerlab import cli
 from layerlab.activation_figures import FAMILY
 from layerlab.plots import ARTICLE_YLIM
+from tiny_study import tiny_study
 
 NAME = "tiny <&> study"
-TINY = f"""
-[study]
-name = "{NAME}"
-
-[dataset]
-name = "mnist"
-limit_train = 300
-limit_test = 100
-
-[[layers]]
-type = "Flatten"
-
-[[layers]]
-type = "Dense"
-units = 16
-activation = "relu"
-
-[[layers]]
-type = "Dropout"
-rate = {{ sweep = [0.0, 0.5] }}
-
-[[layers]]
-type = "Dense"
-units = 10
-activation = "softmax"
-
-[compile]
-optimizer = "adam"
-loss = "sparse_categorical_crossentropy"
-metrics = ["accuracy"]
-
-[fit]
-epochs = 2
-seed = 1
-
-[plot]
-ylim = {{ val_loss = [0.0, 3.0] }}
-"""
+TINY = tiny_study(name=NAME, extra="\n[plot]\nylim = { val_loss = [0.0, 3.0] }\n")
 METRICS = ["accuracy", "loss", "val_accuracy", "val_loss"]
 
 

@@ -17,41 +17,11 @@ import layerlab
 from layerlab import cli
 from layerlab.errors import StoreError
 from layerlab.store import Store, _checkpoint
+from tiny_study import tiny_study
 
 SRC = Path(layerlab.__file__).resolve().parents[1]
 EPOCHS = 12
-STUDY = f"""
-[dataset]
-name = "mnist"
-limit_train = 30000     # about 0.15 s an epoch here: time to land a signal inside one
-limit_test = 1000
-
-[[layers]]
-type = "Flatten"
-
-[[layers]]
-type = "Dense"
-units = 16
-activation = "relu"
-
-[[layers]]
-type = "Dropout"
-rate = {{ sweep = [0.0, 0.5] }}
-
-[[layers]]
-type = "Dense"
-units = 10
-activation = "softmax"
-
-[compile]
-optimizer = "adam"
-loss = "sparse_categorical_crossentropy"
-metrics = ["accuracy"]
-
-[fit]
-epochs = {EPOCHS}
-seed = 4
-"""
+STUDY = tiny_study(limit_train=30000, limit_test=1000, epochs=EPOCHS, seed=4)  # ~0.15 s an epoch: time to land a signal
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and rlimits")
 
