@@ -1,10 +1,19 @@
-"""SweepResults built from made-up curves with known properties, for the plot, analysis and
-report tests: nothing here trains a model."""
+"""Made-up data for the tests: SweepResults from curves with known properties (plot, analysis
+and report tests; nothing here trains a model), and small classification data sets."""
 import numpy as np
 
 from layerlab.history import SweepResult
 
 RATES = (0.0, 0.2, 0.4, 0.6, 0.8)
+
+
+def blobs(n=600, n_val=200, shape=(6, 6), classes=4, seed=0):
+    """Separable-but-noisy classes, ((x, y), (x_val, y_val)): a quick stand-in for MNIST."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes,) + shape)
+    y = rng.integers(0, classes, n + n_val)
+    x = (centers[y] + 1.5 * rng.normal(size=(n + n_val,) + shape)).astype(np.float32)
+    return (x[:n], y[:n].astype(np.uint8)), (x[n:], y[n:].astype(np.uint8))
 
 
 def make_result(metrics, variants, swept, fit_params=None):

@@ -23,6 +23,7 @@ from layerlab import backends, cli, layers
 from layerlab.backends import BackendWarning, Ray, RayNotInstalled
 from layerlab.errors import ConfigError
 from layerlab.store import Store, StoreRecorder
+from synthetic import blobs
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="Ray is not installed: `pip install -e \".[test]\"` (or \"layerlab[ray]\") "
@@ -33,15 +34,7 @@ ENV = {"RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH
 DROPOUT_STUDY = str(Path(__file__).resolve().parents[1] / "studies" / "dropout.toml")
 
 
-def blobs(n=300, n_val=100, shape=(6, 6), classes=4, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(classes,) + shape)
-    y = rng.integers(0, classes, n + n_val)
-    x = (centers[y] + 1.5 * rng.normal(size=(n + n_val,) + shape)).astype(np.float32)
-    return (x[:n], y[:n].astype(np.uint8)), (x[n:], y[n:].astype(np.uint8))
-
-
-DATA = blobs()
+DATA = blobs(n=300, n_val=100)
 
 
 def fit(epochs=EPOCHS, **kwargs):

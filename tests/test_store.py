@@ -15,17 +15,10 @@ import layerlab
 from layerlab import layers
 from layerlab.errors import ConfigError, StoreError, StoreWarning
 from layerlab.store import SCHEMA_VERSION, Store, StoreRecorder, _checkpoint, _recorder, _schema
+from synthetic import blobs
 
 
-def blobs(n=400, n_val=100, shape=(6, 6), classes=10, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(classes,) + shape)
-    y = rng.integers(0, classes, n + n_val)
-    x = (centers[y] + 1.5 * rng.normal(size=(n + n_val,) + shape)).astype(np.float32)
-    return (x[:n], y[:n].astype(np.uint8)), (x[n:], y[n:].astype(np.uint8))
-
-
-DATA = blobs()
+DATA = blobs(n=400, classes=10)
 
 
 def model(rate=layerlab.sweep([0.0, 0.5]), units=16):

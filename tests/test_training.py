@@ -11,15 +11,7 @@ import pytest
 import layerlab
 from layerlab import layers
 from layerlab.errors import ConfigError
-
-
-def blobs(n=600, n_val=200, shape=(6, 6), classes=4, seed=0):
-    """Separable-but-noisy classes: a quick, deterministic stand-in for MNIST."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(classes,) + shape)
-    y = rng.integers(0, classes, n + n_val)
-    x = centers[y] + 1.5 * rng.normal(size=(n + n_val,) + shape)
-    return (x[:n].astype(np.float32), y[:n].astype(np.uint8)), (x[n:].astype(np.float32), y[n:].astype(np.uint8))
+from synthetic import blobs
 
 
 def mlp(rate=0.2, units=16, classes=4, activation="relu", shape=(6, 6)):

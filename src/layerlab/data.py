@@ -29,14 +29,20 @@ BAD_SPLIT = ("fit: validation_split: expected a float in (0, 1) that leaves samp
              "received {received!r} for {n} samples. Pass e.g. validation_split=0.1.")
 
 
+def _numeric(method, arg, value):
+    """value as a numpy array of numbers (bool, int or float), or a one-line error."""
+    try:
+        array = np.asarray(value)
+    except Exception:
+        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"a ragged {type(value).__name__}")) from None
+    if array.dtype.kind not in "biuf":
+        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"dtype {array.dtype}"))
+    return array
+
+
 def as_x(method, arg, x, in_shape):
     """float32 samples (n, *in_shape); in_shape None accepts any sample shape."""
-    try:
-        x = np.asarray(x)
-    except Exception:
-        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"a ragged {type(x).__name__}")) from None
-    if x.dtype.kind not in "biuf":
-        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"dtype {x.dtype}"))
+    x = _numeric(method, arg, x)
     if x.ndim >= 1 and x.shape[0] == 0:
         raise ConfigError(EMPTY.format(method=method, arg=arg, received=x.shape))
     if x.ndim < 2:
@@ -53,12 +59,7 @@ def as_x(method, arg, x, in_shape):
 
 def as_y(method, arg, y, n, x_arg, loss, units):
     """Labels as the loss needs them: int32 classes (sparse) or float32 rows (n, units)."""
-    try:
-        y = np.asarray(y)
-    except Exception:
-        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"a ragged {type(y).__name__}")) from None
-    if y.dtype.kind not in "biuf":
-        raise ConfigError(NOT_NUMERIC.format(method=method, arg=arg, received=f"dtype {y.dtype}"))
+    y = _numeric(method, arg, y)
     if y.ndim == 0 or y.shape[0] != n:
         raise ConfigError(BAD_LENGTH.format(method=method, arg=arg, expected=n, x_arg=x_arg,
                                             received=y.shape[0] if y.ndim else "a scalar"))

@@ -129,6 +129,10 @@ class Sequential:
         """{'dropout.rate': Sweep, ...} for every swept layer argument, in layer order."""
         return {f"{layer.name}.{arg}": s for layer in self._layers for arg, s in layer.sweeps().items()}
 
+    def static_sweeps(self) -> dict:
+        """The sweeps that change shapes or code (units, activation): one compile group each."""
+        return {k: s for k, s in self.sweeps().items() if not _is_dynamic(self, k)}
+
     def with_values(self, values: dict):
         """A concrete copy (same names) where each 'layer.arg' in `values` takes one value."""
         per_layer = {}
@@ -176,7 +180,7 @@ class Sequential:
     def _same_in_every_group(self, method, fn):
         """fn(concrete model), which must not depend on the compile group (an activation sweep
         keeps shapes; a units sweep does not)."""
-        static = {k: s for k, s in self.sweeps().items() if not _is_dynamic(self, k)}
+        static = self.static_sweeps()
         if not static:
             return fn(self)
         from layerlab.sweep import expand
@@ -200,7 +204,7 @@ class Sequential:
         """Prints the Keras table; with shape sweeps, one table per compile group."""
         self._require_shape("summary()")
         print_fn = print_fn or print
-        static = {k: s for k, s in self.sweeps().items() if not _is_dynamic(self, k)}
+        static = self.static_sweeps()
         if not static:
             print_fn("\n".join(self._summary_lines(line_length, positions)))
             return

@@ -257,10 +257,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
 
 def _output_units(model, in_shape):
     """The output layer's units; with shape sweeps, the fewest of any compile group."""
-    optimizer = model.compiled.optimizer
-    static = {k: s for k, s in model.sweeps().items() if variants_.is_static(k, model, optimizer)}
     from layerlab.sweep import expand
-    return min(model.with_values(v).shapes(in_shape)[-1][-1] for v in expand(static))
+    return min(model.with_values(v).shapes(in_shape)[-1][-1] for v in expand(model.static_sweeps()))
 
 
 def _resolve_seed(seed, repeats):
