@@ -58,7 +58,7 @@ def main():
             shapes.setdefault(match.group(1), match.group(2))
     whole = sum(total.values())
     print(f"sum of kernel time {whole / 1e3:.0f} ms")
-    for name, us in total.most_common(a.top):
+    for name, us in total.most_common(a.top if a.top > 0 else None):
         print(f"{us / 1e3:8.1f} ms {100 * us / whole:5.1f}% x{count[name]:<6d} {name:32s} {shapes.get(name, '')}")
 
 

@@ -50,6 +50,8 @@ class Run(Command):
         parser.add_argument("--quiet", action="store_true", help="no progress output")
         parser.add_argument("--backend", choices=("local", "ray"), default="local",
                             help="train here (default) or on a Ray cluster (pip install \"layerlab[ray]\")")
+        parser.add_argument("--workers", type=_positive, metavar="N",
+                            help="with --backend local: programs that train at once (default: one per core)")
         parser.add_argument("--address", metavar="ADDR",
                             help="with --backend ray: the cluster, e.g. auto or HOST:6379 (default: $RAY_ADDRESS, "
                                  "else the one `ray start` began on this machine, else a new one here)")
@@ -61,7 +63,10 @@ class Run(Command):
         if args.address is not None and args.backend != "ray":
             raise ConfigError(f"run: --address: expected together with --backend ray; received --address "
                               f"{args.address} alone. Add --backend ray.")
-        backend = backends.Ray(address=args.address) if args.backend == "ray" else None
+        if args.workers is not None and args.backend != "local":
+            raise ConfigError(f"run: --workers: expected with --backend local; received --workers {args.workers} "
+                              f"with --backend {args.backend}. Ray places its tasks itself: leave --workers out.")
+        backend = backends.Ray(address=args.address) if args.backend == "ray" else backends.Local(args.workers)
         store, study, resume, epochs = _study_and_run(args)
         if study is None:
             return 0

@@ -6,7 +6,9 @@ batches, dropout masks and initial weights. The maths is written for one variant
 `vmap` adds R (the batch is broadcast, so the first Dense layer of all R variants becomes one
 wider matmul) and then S.
 
-One call of `epoch` runs a whole epoch: a lax.scan over the batches, then the validation pass,
+One call of `epoch` runs a whole epoch: a lax.scan over chunks of NOISE_STEPS batches (each
+chunk first draws its dropout noise for all its steps, then scans over them; a last partial
+chunk is a scan of its own), then the validation pass,
 with the data resident on the device and no Python per step. The epoch number is a traced
 argument, so the program compiles once per group.
 
@@ -20,12 +22,15 @@ import numpy as np
 import optax
 
 VAL_CHUNK = 2048  # validation samples per pass: bounds memory at (S, R, VAL_CHUNK, width)
+# Dropout's draws for this many steps are made at once: one threefry call per batch of 32 costs
+# more in loop overhead than in arithmetic (BENCHMARKS.md). Changing it changes the draws.
+NOISE_STEPS = 32
 
 
 class Keys(NamedTuple):
     init: jax.Array      # (S, 2) initial weights
     shuffle: jax.Array   # (S, 2) batch order, folded with the epoch
-    dropout: jax.Array   # (S, 2) dropout masks, folded with epoch and step
+    dropout: jax.Array   # (S, 2) dropout masks, folded with epoch, chunk of steps and layer
 
 
 class State(NamedTuple):
@@ -94,15 +99,15 @@ class Program:
             k: jnp.asarray(opt_hp[k], jnp.asarray(v).dtype) for k, v in opt_state.hyperparams.items()})
         return State(params, opt_state)
 
-    def _loss_one(self, stored, layer_hp, x, y, w, key):
-        out = self.model.apply(_from_storage(stored), x, layer_hp, key=key, train=True, logits=self.fold)
+    def _loss_one(self, stored, layer_hp, x, y, w, noise):
+        out = self.model.apply(_from_storage(stored), x, layer_hp, train=True, logits=self.fold, noise=noise)
         per = self.loss.per_sample(out, y, self.fold)                        # (B,)
         total = jnp.sum(per * w)
         return total / jnp.sum(w), (total, jnp.sum(self.loss.correct(out, y, self.fold) * w))
 
-    def _step_one(self, state, hp, x, y, w, key):
+    def _step_one(self, state, hp, x, y, w, noise):
         grads, (loss_sum, correct) = jax.grad(self._loss_one, has_aux=True)(
-            state.params, hp["layers"], x, y, w, key)
+            state.params, hp["layers"], x, y, w, noise)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         if self.frozen:
             updates = [jax.tree.map(jnp.zeros_like, u) if i in self.frozen else u for i, u in enumerate(updates)]
@@ -129,23 +134,39 @@ class Program:
         return idx, w
 
     def _epoch(self, state: State, hp, keys: Keys, epoch, x, y, x_val, y_val):
-        n = x.shape[0]
+        n, B = x.shape[0], self.batch_size
         idx, w = jax.vmap(self._batches, in_axes=(0, None, None))(keys.shuffle, epoch, n)  # (S, steps, B)
         idx, w = jnp.swapaxes(idx, 0, 1), jnp.swapaxes(w, 0, 1)                          # (steps, S, B)
-        step_keys = jax.vmap(lambda k: jax.random.fold_in(k, epoch))(keys.dropout)         # (S, 2)
+        epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, epoch))(keys.dropout)        # (S, 2)
         step = _sharded(self._step_one, (0, 0, None, None, None, None))
 
+        def draws(chunk, k):
+            """Per layer: (k, S, B, ...) uniform draws for k steps from chunk `chunk`, or None."""
+            per_stream = jax.vmap(lambda key: self.model.noise_draws(
+                jax.random.fold_in(key, chunk), (k, B), self.in_shape))(epoch_keys)
+            return [None if u is None else jnp.swapaxes(u, 0, 1) for u in per_stream]
+
         def body(state, inputs):
-            t, idx_t, w_t = inputs
+            idx_t, w_t, noise_t = inputs
             xb, yb = x[idx_t], y[idx_t]                                   # (S, B, ...), gathered
-            k_t = jax.vmap(lambda k: jax.random.fold_in(k, t))(step_keys)
-            state, sums = step(state, hp, xb, yb, w_t, k_t)
-            return state, sums
+            return step(state, hp, xb, yb, w_t, noise_t)
+
+        def chunk(state, inputs):
+            c, idx_c, w_c = inputs                                        # (K, S, B)
+            return jax.lax.scan(body, state, (idx_c, w_c, draws(c, K)))
 
         steps = idx.shape[0]
-        state, (loss_sums, correct) = jax.lax.scan(body, state, (jnp.arange(steps), idx, w))
-        loss = jnp.sum(loss_sums, axis=0) / n                              # (S, R)
-        accuracy = jnp.sum(correct, axis=0) / n
+        K = min(NOISE_STEPS, steps)
+        full = steps // K
+        S = idx.shape[1]
+        state, (loss_sums, correct) = jax.lax.scan(
+            chunk, state, (jnp.arange(full), idx[:full * K].reshape(full, K, S, B), w[:full * K].reshape(full, K, S, B)))
+        loss_sums, correct = jnp.sum(loss_sums, axis=(0, 1)), jnp.sum(correct, axis=(0, 1))  # (S, R)
+        if steps > full * K:  # the last partial chunk
+            state, (rest_loss, rest_correct) = jax.lax.scan(
+                body, state, (idx[full * K:], w[full * K:], draws(full, steps - full * K)))
+            loss_sums, correct = loss_sums + jnp.sum(rest_loss, axis=0), correct + jnp.sum(rest_correct, axis=0)
+        loss, accuracy = loss_sums / n, correct / n                        # (S, R)
         if self.validate:
             val_loss, val_accuracy = self._evaluate(_from_storage(state.params), hp, x_val, y_val)
         else:

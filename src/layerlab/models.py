@@ -163,18 +163,32 @@ class Sequential:
     def output_activation(self):
         return self._layers[-1].output_activation() if self._layers else None
 
-    def apply(self, params, x, hparams=None, *, key=None, train=False, logits=False):
+    def apply(self, params, x, hparams=None, *, key=None, train=False, logits=False, noise=None):
         """Runs the stack on a batch x (B, *input_shape). With logits=True the final layer's
-        activation is left out (the loss then folds softmax/sigmoid in, as tf.keras does)."""
+        activation is left out (the loss then folds softmax/sigmoid in, as tf.keras does).
+        noise: per layer, the uniform draws it uses while training (noise_draws()) or None."""
         hparams = hparams if hparams is not None else self.hparams()
         keys = jax.random.split(key, len(self._layers)) if key is not None else [None] * len(self._layers)
+        noise = noise if noise is not None else [None] * len(self._layers)
         last = len(self._layers) - 1
-        for i, (layer, p, hp, k) in enumerate(zip(self._layers, params, hparams, keys)):
+        for i, (layer, p, hp, k, u) in enumerate(zip(self._layers, params, hparams, keys, noise)):
+            extra = {} if u is None else {"noise": u}
             if logits and i == last and layer.output_activation() is not None:
-                x = layer.apply(p, x, hp, key=k, train=train, activate=False)
+                x = layer.apply(p, x, hp, key=k, train=train, activate=False, **extra)
             else:
-                x = layer.apply(p, x, hp, key=k, train=train)
+                x = layer.apply(p, x, hp, key=k, train=train, **extra)
         return x
+
+    def noise_draws(self, key, lead, in_shape):
+        """Per layer, uniform draws of shape lead + (the layer's noise_shape), or None; layer i
+        draws from fold_in(key, i)."""
+        out, shape = [], tuple(in_shape)
+        for i, layer in enumerate(self._layers):
+            per_sample = layer.noise_shape(shape)
+            out.append(None if per_sample is None else
+                       layer.draw_noise(jax.random.fold_in(key, i), tuple(lead) + tuple(per_sample)))
+            shape = layer.output_shape_for(shape)
+        return out
 
     # -- Keras conveniences ------------------------------------------------------------------
     def _same_in_every_group(self, method, fn):

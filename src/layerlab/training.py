@@ -160,8 +160,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         epoch_end(group, epoch, row, state) after each epoch: row[name] is an array over
           `order`, state() returns the group's state (params, optimizer state) as numpy arrays;
         finish(status, metrics) at the end: "finished", or "interrupted" on any exception.
-      backend: where the compile groups train: None or 'local' here, one after another; 'ray'
-        (or a layerlab.backends.Ray(address=...)) as Ray tasks across a cluster, each epoch
+      backend: where the compile groups train: None or 'local' here, a program per core at
+        a time (layerlab.backends.Local(workers=...) sets how many); 'ray' (or a
+        layerlab.backends.Ray(address=...)) as Ray tasks across a cluster. Each epoch is
         recorded as it finishes; a variant's result does not depend on the backend.
 
     >>> result = model.fit(x, y, validation_data=(xv, yv), epochs=5, seed=1)  # doctest: +SKIP
@@ -227,22 +228,24 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     progress = Progress(verbose, epochs * len(groups), len(variant_list))
     status = "interrupted"
     try:
-        jobs = []
-        if backend is None:
-            device = engine.to_device_data(x, y) + (engine.to_device_data(x_val, y_val) if x_val is not None
-                                                    else (None, None))
-        for group in groups:
+        jobs = []  # kept for a single model: fitting it again continues from its state
+
+        def make_job(group, init=True):
             program = _program(group.model, group.optimizer, loss, in_shape, group.batch_size,
                                bool(shuffle), x_val is not None)
             model.compiled.programs[group.signature] = program
             job = _GroupJob(model, group, program, run, variant_list, independent_draws, recorder, progress, start,
-                            init=backend is None)
-            if backend is None:
-                _train_group(job, device)  # here, one group after another
-            if backend is not None or not sweeps:
-                jobs.append(job)  # a finished local group's state is let go: its params are in `run`
-        if backend is not None:
-            backend.train(jobs, (x, y, x_val, y_val))
+                            init=init)
+            if not sweeps:
+                jobs.append(job)
+            return job
+
+        if isinstance(backend, backends.Local):
+            device = engine.to_device_data(x, y) + (engine.to_device_data(x_val, y_val) if x_val is not None
+                                                    else (None, None))
+            backend.train(groups, make_job, device)
+        else:  # the backend draws the initial weights where it trains
+            backend.train([make_job(group, init=False) for group in groups], (x, y, x_val, y_val))
         if not sweeps:
             group, job = groups[0], jobs[0]
             model._train_state = (_structure(group.model, group.optimizer, loss, in_shape, group.batch_size,
@@ -349,24 +352,21 @@ class _GroupJob:
                 self.run.group_of[i] = self.group
 
 
-def _train_group(job, device):
-    """Trains one compile group here, epoch by epoch."""
-    state = job.state
-    for e, row, state, seconds in epochs_of(job.program, state, job.hp, job.keys, job.offset,
-                                            range(job.done, job.epochs), device, job.run.names):
-        job.epoch_end(e, row, lambda: [np.asarray(a) for a in jax.tree.leaves(state)], seconds)
-    job.finish(state)
+def run_epoch(program, state, hp, keys, epoch, device, names):
+    """Trains `state` for epoch number `epoch`: (state, row, seconds), row[name] an (S, R) array.
+    Every backend runs this, on a whole group or on a slice of it."""
+    t0 = time.perf_counter()
+    state, m = program.epoch(state, hp, keys, jnp.int32(epoch), *device)
+    row = {k: np.asarray(getattr(m, k)) for k in names}
+    return state, row, time.perf_counter() - t0
 
 
 def epochs_of(program, state, hp, keys, offset, epochs, device, names):
     """Trains `state` for each epoch in `epochs` (a range) and yields (epoch, row, state, seconds)
-    after each: row[name] is an array over the state's (S, R) variants, row-major. Both backends
-    run this loop: here on a whole group, in a Ray worker on a slice of its streams."""
+    after each: row[name] is an array over the state's (S, R) variants, row-major."""
     for e in epochs:
-        t0 = time.perf_counter()
-        state, m = program.epoch(state, hp, keys, jnp.int32(offset + e), *device)
-        row = {k: np.asarray(getattr(m, k)).reshape(-1) for k in names}
-        yield e, row, state, time.perf_counter() - t0
+        state, row, seconds = run_epoch(program, state, hp, keys, offset + e, device, names)
+        yield e, {k: v.reshape(-1) for k, v in row.items()}, state, seconds
 
 
 def _mean_logs(metrics, names, indices, e):

@@ -4,6 +4,10 @@ init/apply pair the engine vmaps over variants.
     params, out_shape = layer.init(key, in_shape)                 # shapes exclude the batch
     y = layer.apply(params, x, hparams, key=key, train=True)      # x: (batch, *in_shape)
 
+A layer that draws random numbers while training (Dropout) says so with noise_shape(in_shape)
+and draw_noise(key, shape); the engine then draws many steps' worth at once and hands each step
+its share as apply(..., noise=...), since one small draw per step costs more than the draw.
+
 `hparams` holds the layer's numeric settings that do not change shapes (Dropout's rate,
 LeakyReLU's slope). They are passed in, never read from `self`, so that the engine can give every
 variant its own value as a traced array without recompiling.
@@ -51,6 +55,10 @@ class Layer:
 
     def apply(self, params, x, hparams=None, *, key=None, train=False):
         raise NotImplementedError
+
+    def noise_shape(self, in_shape: tuple):
+        """The shape of the uniform draws apply() needs per sample while training; None: none."""
+        return None
 
     def param_count(self, in_shape: tuple) -> int:
         return 0

@@ -44,13 +44,22 @@ class Dropout(Layer):
                               "Pass an int, or leave it out and give fit() a seed.")
         self.seed = seed
 
-    def apply(self, params, x, hparams=None, *, key=None, train=False):
-        rate = (hparams or self.hparams())["rate"]
-        if not train or (isinstance(rate, (int, float)) and rate == 0):
-            return x
+    def noise_shape(self, in_shape):
+        return tuple(in_shape)
+
+    def draw_noise(self, key, shape, dtype=jnp.float32):
+        """Uniform [0, 1) draws for `shape` (batches, then samples): a unit is kept where its
+        draw is >= rate. The engine draws a chunk of steps at once and passes them to apply()."""
         if key is None and self.seed is None:
             raise ConfigError(NO_KEY)
         if self.seed is not None:
             key = jax.random.fold_in(jax.random.PRNGKey(0) if key is None else key, self.seed)
-        keep = jax.random.uniform(key, x.shape, x.dtype) >= rate  # P(keep) = 1 - rate
+        return jax.random.uniform(key, shape, dtype)
+
+    def apply(self, params, x, hparams=None, *, key=None, train=False, noise=None):
+        rate = (hparams or self.hparams())["rate"]
+        if not train or (isinstance(rate, (int, float)) and rate == 0):
+            return x
+        u = noise if noise is not None else self.draw_noise(key, x.shape, x.dtype)
+        keep = u >= rate  # P(keep) = 1 - rate
         return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)
