@@ -65,6 +65,15 @@ def test_epochs_override_and_the_store_from_the_environment(layerlab_cmd, monkey
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "layerlab-runs").exists()
 
 
+def test_run_with_workers_and_its_misuse(layerlab_cmd):
+    code, out, err = layerlab_cmd("run", "s.toml", "--workers", 1, "--quiet")
+    assert code == 0 and err == ""
+    code, out, err = layerlab_cmd("run", "s.toml", "--workers", 2, "--backend", "ray")
+    assert code == 2 and err.startswith("layerlab: error: run: --workers: expected with --backend local; "
+                                        "received --workers 2 with --backend ray.")
+    assert layerlab_cmd("run", "s.toml", "--workers", 0)[0] == 2
+
+
 def test_show_gives_final_and_best_metrics_per_variant(layerlab_cmd, recorded):
     result = layerlab.load_run(1, store=recorded)
     code, out, _ = layerlab_cmd("show", 1, "--store", recorded, "--json")

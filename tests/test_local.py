@@ -10,7 +10,7 @@ import pytest
 import layerlab
 from layerlab import engine, layers
 from layerlab.backends import Local
-from layerlab.backends.local import BAD_WORKERS, bounds
+from layerlab.backends.local import BAD_WORKERS
 from synthetic import blobs
 from test_training import MemoryRecorder, compiled, mlp
 
@@ -33,12 +33,6 @@ def fit(data, workers, rates=RATES, recorder=None, **kwargs):
     model = compiled(mlp(layerlab.sweep(rates) if len(rates) > 1 else rates[0]))
     return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=4, verbose=0, recorder=recorder,
                      backend=Local(workers=workers), **kwargs)
-
-
-def test_bounds_cut_as_evenly_as_can_be():
-    assert bounds(5, 2) == [(0, 2), (2, 5)]
-    assert bounds(4, 4) == [(0, 1), (1, 2), (2, 3), (3, 4)]
-    assert bounds(3, 1) == [(0, 3)]
 
 
 @pytest.mark.parametrize("workers", [2, 3])

@@ -131,7 +131,7 @@ def _program(model, optimizer, loss, in_shape, batch_size=None, shuffle=True, va
 
 
 def clear_programs():
-    """Forgets every compiled program (backend.clear_session() calls it)."""
+    """Forgets every compiled program (clear_session() keeps them, as they do not depend on names)."""
     _PROGRAMS.clear()
 
 

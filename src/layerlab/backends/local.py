@@ -82,8 +82,9 @@ class Local:
                 pool.shutdown(wait=False, cancel_futures=True)
 
 
-def bounds(n, k):
-    """k contiguous [a, b) ranges of n, as equal as can be: bounds(5, 2) == [(0, 2), (2, 5)]."""
+def slices(n, k):
+    """k contiguous [a, b) ranges of n streams (or variants), as equal as can be:
+    slices(5, 2) == [(0, 2), (2, 5)]. The Ray backend cuts its groups with it too."""
     edges = [i * n // k for i in range(k + 1)]
     return [(edges[i], edges[i + 1]) for i in range(k)]
 
@@ -95,9 +96,9 @@ class _Running:
         self.job, self.next = job, job.done
         S, R = len(job.group.streams), len(job.group.streams[0])
         if S >= k or S > 1 or R < 2 * MIN_STREAM_SLICE:
-            self.axis, cuts = 0, bounds(S, min(k, S))
+            self.axis, cuts = 0, slices(S, min(k, S))
         else:
-            self.axis, cuts = 1, bounds(R, min(k, R // MIN_STREAM_SLICE))
+            self.axis, cuts = 1, slices(R, min(k, R // MIN_STREAM_SLICE))
         if len(cuts) == 1:
             self.slices = [_Slice(job, job.state, job.hp, job.keys)]
         else:

@@ -24,6 +24,7 @@ import numpy as np
 
 from layerlab.errors import ConfigError, LayerlabError
 
+from .local import slices
 from .ray_worker import train_slice
 
 NOT_INSTALLED = ("backend: 'ray' needs Ray, which is not installed here; received backend='ray'. "
@@ -154,12 +155,6 @@ class Ray:
         else:
             k = math.ceil(len(job.order) / self.variants_per_task)
         return slices(n, max(1, min(k, n, capacity)))
-
-
-def slices(n_streams, k):
-    """k contiguous [a, b) ranges of streams, as equal as can be: slices(5, 2) == [(0, 2), (2, 5)]."""
-    edges = [i * n_streams // k for i in range(k + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(k)]
 
 
 def _check(arg, value, kind, low, example, none=False, open_low=False):
