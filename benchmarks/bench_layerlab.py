@@ -55,7 +55,7 @@ def run(n_variants, epochs, seed=1, workers=None, repeat=3):
     total, one = sorted(pairs)[len(pairs) // 2]
     v = n_variants if n_variants > 1 else 1
     last = result.metrics if hasattr(result, "metrics") else {k: np.array([h]) for k, h in result.history.items()}
-    return {"peer": "layerlab", "variants": v, "epochs": epochs, "workers": workers or layerlab.backends.local.cores(),
+    return {"peer": "layerlab", "variants": v, "epochs": epochs, "workers": workers or layerlab.backends.local.default_workers(),
             "first_fit_s": round(first, 3), "one_epoch_fit_s": round(one, 3), "seconds_total": round(total, 3), "epoch_s": round(total / epochs, 4),
             "s_per_model_epoch": round(total / epochs / v, 4),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -30,6 +30,12 @@ BAD_WORKERS = ("Local: workers: expected an int >= 1 or None (one per core); rec
 MIN_STREAM_SLICE = 2
 
 
+def default_workers() -> int:
+    """One program per core on the CPU; on an accelerator one program at a time (slices would
+    only narrow its products, and the device runs one program at a time anyway)."""
+    return cores() if jax.default_backend() == "cpu" else 1
+
+
 def cores() -> int:
     """The cores this process may run on."""
     try:
@@ -41,8 +47,9 @@ def cores() -> int:
 class Local:
     """Trains fit()'s compile groups here: `model.fit(..., backend=Local(workers=2))`.
 
-    workers: programs that train at the same time, each in a thread; None: one per core.
-    workers=1 trains one group after another, each as one program.
+    workers: programs that train at the same time, each in a thread; None: one per core on the
+    CPU (measured on 2 cores only: BENCHMARKS.md), 1 on a GPU. workers=1 trains one group after
+    another, each as one program.
     """
 
     def __init__(self, workers=None):
@@ -56,7 +63,7 @@ class Local:
     def train(self, groups, make_job, device):
         """Trains every group; make_job(group) builds its job (layerlab.training._GroupJob), as
         late as possible so that only the running groups hold state. device: the data."""
-        workers = self.workers or cores()
+        workers = self.workers or default_workers()
         per_group = math.ceil(workers / max(1, len(groups)))
         waiting, running = list(groups), []
         pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="layerlab") if workers > 1 else None
