@@ -1,8 +1,9 @@
 """The article's experiment: is dropout effective against overfitting?
 
 Flatten -> Dense(128, relu) -> Dropout(p) -> Dense(10, softmax) on MNIST, p in 0.0 ... 0.8,
-Adam, batch 32, 100 epochs; all five rates train together in one compiled program. Writes the
-model summary, the per-epoch history (CSV) and the article's four learning-curve figures.
+Adam, batch 32, 100 epochs; all five rates train together, vectorised in compiled programs.
+Writes the model summary, the per-epoch history (CSV) and the article's four learning-curve
+figures.
 
     python studies/dropout.py                 # the full study, 100 epochs
     python studies/dropout.py --epochs 5      # a quick look

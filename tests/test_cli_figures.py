@@ -2,6 +2,7 @@
 report, and activations (no run needed); one tiny study recorded once for the module."""
 import contextlib
 import io
+import re
 import json
 import types
 
@@ -72,6 +73,22 @@ def test_ylims_study_then_article_then_automatic(recorded):
     assert cli._ylims(article) == ARTICLE_YLIM
     layers[1]["config"]["units"] = 64
     assert cli._ylims(article) is None
+
+
+def test_the_studys_plot_metrics_choose_the_curves_of_plot_and_report(recorded, tmp_path, monkeypatch):
+    result = layerlab.load_run(1, store=recorded[0])
+    assert cli._plot_metrics(result) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # the default: all
+    result.run["spec"]["study"]["plot"]["metrics"] = ["val_loss", "loss"]
+    assert cli._plot_metrics(result) == ["val_loss", "loss"]
+    monkeypatch.setattr(layerlab, "load_run", lambda run, store=None: result)
+    code, out, err = call("plot", 1, "--out", tmp_path / "figs")
+    assert code == 0 and err == ""
+    assert out.splitlines() == [str(tmp_path / "figs" / f"{n}.{f}") for n in ("val_loss", "loss", "overview")
+                                for f in ("png", "svg")]
+    code, _, err = call("report", 1, "--out", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert code == 0 and err == "" and page.count('<img alt="') == 3
+    assert [m for m in re.findall(r'<img alt="([^"]+)"', page)] == ["overview", "val_loss", "loss"]
 
 
 def test_show_analysis_in_words_and_as_json(recorded):

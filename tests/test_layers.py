@@ -359,6 +359,15 @@ def test_sweeps_round_trip_through_json():
     assert _json_round_trip(slope).negative_slope == sweep([0.1, 0.3])
 
 
+def test_a_frozen_layer_stays_frozen_through_its_config():
+    frozen = layers.Dense(4, trainable=False)
+    assert frozen.get_config()["trainable"] is False and not _json_round_trip(frozen).trainable
+    assert "trainable" not in layers.Dense(4).get_config() and _json_round_trip(layers.Dense(4)).trainable
+    model = layerlab.Sequential([layers.Flatten(input_shape=(2, 2)), layers.Dense(3, trainable=False)])
+    again = layerlab.Sequential.from_config(json.loads(json.dumps(model.get_config())))
+    assert [layer.trainable for layer in again.layers] == [True, False]
+
+
 def test_numpy_numbers_give_json_configs():
     dense = layers.Dense(np.int64(3))
     dropout = layers.Dropout(np.float32(0.25))

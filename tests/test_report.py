@@ -10,7 +10,7 @@ from synthetic import article_like, make_result
 
 from layerlab.analysis import analyze
 from layerlab.plots import ARTICLE_YLIM
-from layerlab.report import render_html, write_report
+from layerlab.report import NO_ANALYSIS, render_html, write_report
 
 HOSTILE = "<script>alert(1)</script>"
 SUMMARY = 'Model: "sequential"\nflatten (Flatten)   (None, 784)   0'
@@ -59,6 +59,14 @@ def test_article_study_report(tmp_path):
     assert "Compared with the article" in page and 'class="text agrees"' in page
     assert "Differences between settings (95% confidence intervals over seeds)" in page
     assert "per setting, mean curve over its seeds" in page
+
+
+def test_a_run_without_validation_data_gets_a_page_that_says_why_there_is_no_analysis():
+    base = article_like(epochs=6, rates=(0.0, 0.2))
+    result = make_result({k: base.metrics[k] for k in ("loss", "accuracy")}, base.variants, base.swept)
+    page = render_html(result, title="no validation")
+    assert "<h2>Analysis</h2><p>" + NO_ANALYSIS + "</p>" in page
+    assert page.count("<img ") == 3  # the overview and the two training curves
 
 
 def test_custom_figures_and_no_optional_sections(hostile_result):

@@ -1,5 +1,5 @@
 """layerlab: study how layers, activations and regularisation shape a classifier, with every
-variant of a comparison trained at once in one compiled JAX program.
+variant of a comparison trained at once, vectorised in compiled JAX programs.
 
 >>> import layerlab
 >>> from layerlab import layers

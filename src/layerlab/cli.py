@@ -221,7 +221,7 @@ class Plot(Command):
         from layerlab import load_run
         from layerlab.plots import save_figures
         result = load_run(args.run, store=_store_path(args))
-        for path in save_figures(result, args.out, ylims=_ylims(result)):
+        for path in save_figures(result, args.out, ylims=_ylims(result), metrics=_plot_metrics(result)):
             print(path)
         return 0
 
@@ -247,14 +247,16 @@ class Report(Command):
         parser.add_argument("--out", required=True, metavar="FILE", help="the HTML file, e.g. report.html")
 
     def take_action(self, args):
-        from layerlab import load_run
+        from layerlab import load_run, plots
         from layerlab.report import write_report
         result = load_run(args.run, store=_store_path(args))
         run = result.run
         study = run["spec"].get("study")
         name = study["study"]["name"] if study else _display(run["study"])
+        metrics = _plot_metrics(result)
+        figures = None if metrics is None else plots.figures(result, ["overview"] + metrics, _ylims(result))
         path = write_report(args.out, result, title=f"{name}: run {run['id']}", study_text=run["study_text"],
-                            summary_text=_summary_text(result), ylims=_ylims(result))
+                            summary_text=_summary_text(result), ylims=_ylims(result), figures=figures)
         print(f"run {run['id']} reported in {path}")
         return 0
 
@@ -425,6 +427,13 @@ def _ylims(result):
     if ylims:
         return ylims
     return dict(ARTICLE_YLIM) if _is_article_study(result) else None
+
+
+def _plot_metrics(result):
+    """The curves to draw: the study's [plot] metrics that the run recorded, else None (all)."""
+    study = result.run["spec"].get("study") or {}
+    metrics = (study.get("plot") or {}).get("metrics")
+    return None if not metrics else [m for m in metrics if m in result.metrics]
 
 
 def _is_article_study(result):

@@ -180,13 +180,13 @@ def figures(result, which=None, ylims=None, band="ci"):
     return out
 
 
-def save_figures(result, out_dir, ylims=None, formats=("png", "svg"), band="ci", dpi=120):
-    """Writes each metric's learning curve and the overview as `{name}.{format}` into out_dir;
-    returns the paths written."""
+def save_figures(result, out_dir, ylims=None, formats=("png", "svg"), band="ci", dpi=120, metrics=None):
+    """Writes each metric's learning curve (`metrics`, default every recorded one) and the
+    overview as `{name}.{format}` into out_dir; returns the paths written."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return figures(result, [m for m in METRICS if m in result.metrics] + ["overview"], ylims, band).save(
-        out, formats, dpi)
+    names = [m for m in METRICS if m in result.metrics] if metrics is None else list(metrics)
+    return figures(result, names + ["overview"], ylims, band).save(out, formats, dpi)
 
 
 class Figures(dict):

@@ -96,16 +96,22 @@ def _analysis_html(analysis):
     return "\n".join(parts)
 
 
+NO_ANALYSIS = ("No analysis: this run has no validation data, and the analysis reads where each variant "
+               "starts to overfit from val_loss. Train with validation_data= or validation_split= to get one.")
+
+
 def render_html(result, analysis=None, *, title, study_text=None, summary_text=None, figures=None,
                 ylims=None) -> str:
     """The report as one HTML string.
 
-    analysis: an Analysis (default: analyze(result)). study_text: the study file or a description
+    analysis: an Analysis (default: analyze(result), or none for a run without validation data,
+    which the page then says). study_text: the study file or a description
     (shown verbatim). summary_text: model.summary()'s text. figures: {name: matplotlib Figure}
     (default: the overview and the four learning curves, with `ylims` such as ARTICLE_YLIM).
     """
     from layerlab import __version__
-    analysis = analysis if analysis is not None else analyze(result)
+    if analysis is None and "val_loss" in result.metrics:
+        analysis = analyze(result)
     if figures is None:
         names = ["overview"] + [m for m in plots.METRICS if m in result.metrics]
         figures = plots.figures(result, names, ylims)
@@ -121,7 +127,7 @@ def render_html(result, analysis=None, *, title, study_text=None, summary_text=N
     if summary_text:
         body.append(f"<h2>Model</h2><pre>{esc(summary_text)}</pre>")
     body.append("<h2>Results at the last epoch</h2>" + table_html(results_frame(result)))
-    body.append("<h2>Analysis</h2>" + _analysis_html(analysis))
+    body.append("<h2>Analysis</h2>" + (_analysis_html(analysis) if analysis is not None else f"<p>{esc(NO_ANALYSIS)}</p>"))
     body.append("<h2>Learning curves</h2>" + "".join(_figure_html(n, f) for n, f in figures.items()))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

@@ -354,7 +354,7 @@ def _fit(file, table):
 
 def _plot(file, table):
     _keys(file, "plot", table, SECTIONS["plot"])
-    metrics = table.get("metrics", list(METRIC_NAMES))
+    metrics = table.get("metrics", ["accuracy", "loss", "val_accuracy", "val_loss"])  # the article's order
     if not isinstance(metrics, list) or not all(m in METRIC_NAMES for m in metrics):
         raise _bad(file, "plot.metrics", f"a list of {list(METRIC_NAMES)}", metrics,
                    'Write metrics = ["loss", "val_loss"].')

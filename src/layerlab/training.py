@@ -2,8 +2,8 @@
 
 fit() turns the model's, the optimizer's and fit's own sweeps into variants, groups them by
 everything that changes shapes or code (layerlab.variants), trains each group's variants
-together in one compiled program (layerlab.engine), and returns a History (one variant) or a
-SweepResult.
+together in one compiled program (layerlab.engine; the backend may cut a group into slices
+that train side by side), and returns a History (one variant) or a SweepResult.
 
 Keras semantics kept here: batch_size 32, reshuffled every epoch, last partial batch kept;
 `loss`/`accuracy` are sample-weighted means over the epoch's batches with dropout active;

@@ -92,6 +92,8 @@ class Layer:
             config[k] = v.to_config() if isinstance(v, Sweep) else _jsonable(v)
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
+        if not self.trainable:  # Keras writes it always; layerlab only when it is not the default
+            config["trainable"] = False
         return config
 
     @classmethod
