@@ -23,6 +23,13 @@ def _fresh_session():
     layerlab.backend.clear_session()
 
 
+@pytest.fixture(scope="module")
+def data():
+    """((x, y), (x_val, y_val)): four Gaussian blobs in 6x6 'images' (tests/synthetic.py)."""
+    from synthetic import blobs
+    return blobs()
+
+
 def matches(template: str) -> str:
     """A regex for any message built from `template` (each {field} becomes .*)."""
     parts = string.Formatter().parse(template)

@@ -11,20 +11,9 @@ import layerlab
 from layerlab import engine, layers
 from layerlab.backends import Local
 from layerlab.backends.local import BAD_WORKERS
-from synthetic import blobs
 from test_training import MemoryRecorder, compiled, mlp
 
 RATES = [0.0, 0.2, 0.4, 0.6, 0.8]
-
-
-@pytest.fixture(autouse=True)
-def fresh_session():
-    layerlab.backend.clear_session()
-
-
-@pytest.fixture(scope="module")
-def data():
-    return blobs()
 
 
 def fit(data, workers, rates=RATES, recorder=None, **kwargs):

@@ -11,7 +11,6 @@ import pytest
 import layerlab
 from layerlab import layers
 from layerlab.errors import ConfigError
-from synthetic import blobs
 
 
 def mlp(rate=0.2, units=16, classes=4, activation="relu", shape=(6, 6)):
@@ -26,16 +25,6 @@ def mlp(rate=0.2, units=16, classes=4, activation="relu", shape=(6, 6)):
 def compiled(model, optimizer="adam"):
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-@pytest.fixture(autouse=True)
-def fresh_session():
-    layerlab.backend.clear_session()
-
-
-@pytest.fixture(scope="module")
-def data():
-    return blobs()
 
 
 def test_single_model_returns_keras_history(data):

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 VAL_CHUNK = 2048  # validation samples per pass: bounds memory at (S, R, VAL_CHUNK, width)

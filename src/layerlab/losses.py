@@ -6,7 +6,6 @@ underflow. Otherwise probabilities are clipped to [1e-7, 1 - 1e-7] like Keras' e
 """
 import difflib
 
-import jax
 import jax.numpy as jnp
 import optax
 

@@ -18,7 +18,6 @@ from layerlab import backend
 from layerlab.errors import ConfigError
 from layerlab.layers import LAYERS, InputLayer, Layer
 from layerlab.summary import summary_lines
-from layerlab.sweep import Sweep
 
 NOT_A_LIST = ("Sequential: layers: expected a list of layerlab layers; received {received!r} "
               "(of type {type}). Pass e.g. [layerlab.layers.Dense(10)].")
