@@ -65,6 +65,17 @@ def test_epochs_override_and_the_store_from_the_environment(layerlab_cmd, monkey
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "layerlab-runs").exists()
 
 
+def test_layerlabs_own_warnings_print_as_one_line(capsys):
+    from layerlab.errors import BackendWarning, StoreWarning
+    shown = []
+    one_line = cli._one_line_warning(lambda *a: shown.append(a))
+    for category in (BackendWarning, StoreWarning):
+        one_line(category("group 0 slice 1:\n  worker died;   resubmitting"), category, "x.py", 1)
+    assert capsys.readouterr().err == "layerlab: warning: group 0 slice 1: worker died; resubmitting\n" * 2
+    one_line(UserWarning("someone else's"), UserWarning, "x.py", 1)
+    assert len(shown) == 1  # other warnings are shown as Python shows them
+
+
 def test_run_with_workers_and_its_misuse(layerlab_cmd):
     code, out, err = layerlab_cmd("run", "s.toml", "--workers", 1, "--quiet")
     assert code == 0 and err == ""

@@ -21,7 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from layerlab.errors import LayerlabError, StoreWarning
+from layerlab.errors import BackendWarning, LayerlabError, StoreWarning
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 SLOPE_AFTER, TOLERANCE = 20, 0.05  # `show --analysis` defaults, as analyze()'s
@@ -366,7 +366,7 @@ def main(argv=None) -> int:
 def _one_line_warning(show):
     """layerlab's own warnings as one line, `layerlab: warning: ...`; others as `show` does."""
     def one_line(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, StoreWarning):
+        if issubclass(category, (StoreWarning, BackendWarning)):
             print(f"layerlab: warning: {' '.join(str(message).split())}", file=sys.stderr)
         else:
             show(message, category, filename, lineno, file, line)

@@ -20,5 +20,9 @@ class StoreError(LayerlabError, OSError):
     """The run store cannot be opened, read or written (missing, not a store, too new, disk full)."""
 
 
+class BackendWarning(UserWarning):
+    """Something a backend recovered from, such as a Ray worker that died and was replaced."""
+
+
 class StoreWarning(UserWarning):
     """Something the store recovered from, such as a checkpoint that failed its checksum."""

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from layerlab.errors import ConfigError, LayerlabError
+from layerlab.errors import BackendWarning, ConfigError, LayerlabError
 
 from .local import slices
 from .ray_worker import train_slice
@@ -44,10 +44,6 @@ GAVE_UP = ("Ray: group {group} slice {slice} lost its worker {times} times; expe
 
 class RayNotInstalled(ConfigError, ImportError):
     """backend='ray' without Ray installed; the message says how to install it."""
-
-
-class BackendWarning(UserWarning):
-    """Something the backend recovered from, such as a worker that died and was replaced."""
 
 
 def _import_ray():
