@@ -45,20 +45,40 @@ def test_slices_of_one_stream_give_the_numbers_of_one_program(data, workers, mon
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_slices_of_streams_give_the_numbers_of_one_program(data):
-    whole = fit(data, 1, rates=[0.5], repeats=3)
-    sliced = fit(data, 2, rates=[0.5], repeats=3)
+@pytest.mark.parametrize("rates, repeats, workers", [([0.5], 3, 2), (RATES, 2, 2), ([0.1, 0.3], 3, 4)])
+def test_slices_of_streams_give_the_numbers_of_one_program(data, rates, repeats, workers):
+    whole = fit(data, 1, rates=rates, repeats=repeats)
+    sliced = fit(data, workers, rates=rates, repeats=repeats)
+    assert whole.variants == sliced.variants
     for k in whole.metrics:
         np.testing.assert_allclose(sliced.metrics[k], whole.metrics[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    for i in range(len(whole)):
+        for a, b in zip(sliced.model(i).get_weights(), whole.model(i).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_several_groups_train_side_by_side(data):
+@pytest.mark.parametrize("workers, cuts", [(2, [[2], [2], [2]]), (4, [[2, 3], [2, 3]])])
+def test_several_groups_train_side_by_side(data, workers, cuts, monkeypatch):
+    """Three groups of 2 variants on 2 workers: one slice each, two at a time. Two groups of 5
+    on 4 workers: each cut in two along its stream. `cuts`: the variants of each slice."""
     (x, y), _ = data
+    seen = []
+    original = layerlab.backends.local._Running.__init__
+
+    def spy(self, job, k):
+        original(self, job, k)
+        seen.append([len(jax.tree.leaves(s.hp)[0][0]) for s in self.slices])
+
+    units = [8, 16, 24] if workers == 2 else [8, 16]
+    rates = [0.0, 0.5] if workers == 2 else RATES
     runs = []
-    for workers in (1, 2):
+    for w in (1, workers):
         layerlab.backend.clear_session()
-        model = compiled(mlp(layerlab.sweep([0.0, 0.5]), units=layerlab.sweep([8, 16, 24])))
-        runs.append(model.fit(x, y, epochs=2, seed=1, verbose=0, backend=Local(workers=workers)))
+        model = compiled(mlp(layerlab.sweep(rates), units=layerlab.sweep(units)))
+        if w == workers:
+            monkeypatch.setattr(layerlab.backends.local._Running, "__init__", spy)
+        runs.append(model.fit(x, y, epochs=2, seed=1, verbose=0, backend=Local(workers=w)))
+    assert seen == cuts
     np.testing.assert_allclose(runs[1].metrics["loss"], runs[0].metrics["loss"], rtol=1e-5)
 
 

@@ -22,7 +22,9 @@ import optax
 
 VAL_CHUNK = 2048  # validation samples per pass: bounds memory at (S, R, VAL_CHUNK, width)
 # Dropout's draws for this many steps are made at once: one threefry call per batch of 32 costs
-# more in loop overhead than in arithmetic (BENCHMARKS.md). Changing it changes the draws.
+# more in loop overhead than in arithmetic (BENCHMARKS.md). Changing it changes the draws, and
+# so does an epoch of fewer steps (its one chunk is that long). Memory: NOISE_STEPS x S x batch
+# x the layer's width floats per Dropout layer (0.5 MB a stream for the article's model).
 NOISE_STEPS = 32
 
 

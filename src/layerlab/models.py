@@ -179,11 +179,11 @@ class Sequential:
         return x
 
     def noise_draws(self, key, lead, in_shape):
-        """Per layer, uniform draws of shape lead + (the layer's noise_shape), or None; layer i
+        """Per layer, uniform draws of shape lead + (the layer's noise_per_sample), or None; layer i
         draws from fold_in(key, i)."""
         out, shape = [], tuple(in_shape)
         for i, layer in enumerate(self._layers):
-            per_sample = layer.noise_shape(shape)
+            per_sample = layer.noise_per_sample(shape)
             out.append(None if per_sample is None else
                        layer.draw_noise(jax.random.fold_in(key, i), tuple(lead) + tuple(per_sample)))
             shape = layer.output_shape_for(shape)

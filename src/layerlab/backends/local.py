@@ -25,23 +25,34 @@ from layerlab.errors import ConfigError
 
 BAD_WORKERS = ("Local: workers: expected an int >= 1 or None (one per core); received {received!r}. "
                "Pass e.g. workers=2.")
+# Measured on 2 cores only; more threads than this share one XLA thread pool untested.
+MAX_DEFAULT_WORKERS = 8
 # A slice cut from one stream keeps at least this many variants: they share the first layer's
 # product, whose width is what makes a sweep cheaper per model than one model.
 MIN_STREAM_SLICE = 2
 
 
 def default_workers() -> int:
-    """One program per core on the CPU; on an accelerator one program at a time (slices would
-    only narrow its products, and the device runs one program at a time anyway)."""
-    return cores() if jax.default_backend() == "cpu" else 1
+    """One program per core on the CPU, at most MAX_DEFAULT_WORKERS; on an accelerator one
+    program at a time (slices would only narrow its products, and the device runs one program
+    at a time anyway)."""
+    return min(cores(), MAX_DEFAULT_WORKERS) if jax.default_backend() == "cpu" else 1
 
 
 def cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may use: its CPU affinity, within a container's CPU quota
+    (cgroup v2 cpu.max) where it has one."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return n
 
 
 class Local:
@@ -64,15 +75,17 @@ class Local:
         """Trains every group; make_job(group) builds its job (layerlab.training._GroupJob), as
         late as possible so that only the running groups hold state. device: the data."""
         workers = self.workers or default_workers()
-        per_group = math.ceil(workers / max(1, len(groups)))
         waiting, running = list(groups), []
         pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="layerlab") if workers > 1 else None
         try:
             while waiting or running:
                 while waiting and sum(len(g.slices) for g in running) < workers:
+                    # A fair share of the workers for this group and those after it, at most the free ones.
+                    busy = sum(len(g.slices) for g in running)
+                    k = max(1, min(math.ceil(workers / len(waiting)), workers - busy))
                     job = make_job(waiting.pop(0))
                     if job.done < job.epochs:
-                        running.append(_Running(job, per_group))
+                        running.append(_Running(job, k))
                     else:  # a resumed group that had finished
                         job.finish(job.state)
                 slices = [s for g in running for s in g.slices]
@@ -85,7 +98,9 @@ class Local:
                     g.epoch_end([next(done) for _ in g.slices])
                 running = [g for g in running if g.next < g.job.epochs]
         finally:
-            if pool is not None:  # on an error or Ctrl-C, an epoch under way ends unrecorded
+            # On an error or Ctrl-C nothing more is recorded; a slice already inside an epoch
+            # cannot be stopped there, so Python exits once that epoch is over (a second or so).
+            if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -102,7 +117,7 @@ class _Running:
     def __init__(self, job, k):
         self.job, self.next = job, job.done
         S, R = len(job.group.streams), len(job.group.streams[0])
-        if S >= k or S > 1 or R < 2 * MIN_STREAM_SLICE:
+        if S > 1 or R < 2 * MIN_STREAM_SLICE:
             self.axis, cuts = 0, slices(S, min(k, S))
         else:
             self.axis, cuts = 1, slices(R, min(k, R // MIN_STREAM_SLICE))

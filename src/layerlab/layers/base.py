@@ -4,7 +4,7 @@ init/apply pair the engine vmaps over variants.
     params, out_shape = layer.init(key, in_shape)                 # shapes exclude the batch
     y = layer.apply(params, x, hparams, key=key, train=True)      # x: (batch, *in_shape)
 
-A layer that draws random numbers while training (Dropout) says so with noise_shape(in_shape)
+A layer that draws random numbers while training (Dropout) says so with noise_per_sample(in_shape)
 and draw_noise(key, shape); the engine then draws many steps' worth at once and hands each step
 its share as apply(..., noise=...), since one small draw per step costs more than the draw.
 
@@ -56,9 +56,14 @@ class Layer:
     def apply(self, params, x, hparams=None, *, key=None, train=False):
         raise NotImplementedError
 
-    def noise_shape(self, in_shape: tuple):
-        """The shape of the uniform draws apply() needs per sample while training; None: none."""
+    def noise_per_sample(self, in_shape: tuple):
+        """The shape of the uniform draws apply() needs per sample while training; None: none.
+        A layer that returns a shape also defines draw_noise() and takes apply(..., noise=)."""
         return None
+
+    def draw_noise(self, key, shape):
+        raise NotImplementedError(f"{type(self).__name__}: noise_per_sample() gives a shape, so the layer must "
+                                  "define draw_noise(key, shape) too.")
 
     def param_count(self, in_shape: tuple) -> int:
         return 0

@@ -44,7 +44,7 @@ class Dropout(Layer):
                               "Pass an int, or leave it out and give fit() a seed.")
         self.seed = seed
 
-    def noise_shape(self, in_shape):
+    def noise_per_sample(self, in_shape):
         return tuple(in_shape)
 
     def draw_noise(self, key, shape, dtype=jnp.float32):
