@@ -99,6 +99,30 @@ def test_a_run_recorded_with_two_workers_resumes_with_one(data):
         assert np.array_equal(resumed.metrics[k][:, :2], whole.metrics[k][:, :2]), k  # recorded epochs kept
 
 
+def test_a_run_resumed_after_its_last_epoch_is_done_at_once(data):
+    full = MemoryRecorder()
+    whole = fit(data, 2, recorder=full)
+    again = fit(data, 2, recorder=MemoryRecorder(resume_from=full, resume_after=3))
+    for k in whole.metrics:
+        assert np.array_equal(again.metrics[k], whole.metrics[k]), k
+
+
+def test_an_error_in_a_worker_reaches_the_caller(data, monkeypatch):
+    from layerlab import training
+    real = training.run_epoch
+
+    def fails_in_epoch_2(program, state, hp, keys, epoch, *args):
+        if epoch == 1:
+            raise FloatingPointError("epoch 2 went wrong")
+        return real(program, state, hp, keys, epoch, *args)
+
+    monkeypatch.setattr(training, "run_epoch", fails_in_epoch_2)
+    recorder = MemoryRecorder()
+    with pytest.raises(FloatingPointError, match="epoch 2 went wrong"):
+        fit(data, 2, recorder=recorder)
+    assert recorder.status == "interrupted" and sorted(recorder.rows) in ([], [(0, 0)])  # epoch 2 never
+
+
 def test_an_interrupted_sliced_fit_tells_the_recorder(data):
     class Stop(MemoryRecorder):
         def epoch_end(self, group, epoch, row, state):

@@ -8,13 +8,17 @@ whole streams where it has enough of them, else of one stream's variants (they k
 stream's key, so the same batches, masks and initial weights). A variant's numbers do not
 depend on its slice beyond the last bits of float rounding (the products change width).
 
-Every epoch, each running slice trains one epoch in a worker thread; then this thread joins a
-group's slices and hands the epoch to fit() (metrics, recorder, progress) before the next
-epoch starts, so the store sees whole groups, as with every backend, and a run trained with any
-number of workers resumes with any other.
+Each running slice trains epoch after epoch in a worker thread and passes each epoch's metrics
+(and, when a recorder wants it, a copy of its state) to this thread, which joins a group's
+slices epoch by epoch and hands the epoch to fit() (metrics, recorder, progress). The store
+thus sees whole groups, as with every backend, and a run trained with any number of workers
+resumes with any other. A slice runs at most LEAD epochs ahead of what is recorded; groups do
+not wait for each other, and the next group starts as soon as a running one finishes.
 """
 import math
 import os
+import queue
+import threading
 from concurrent import futures
 
 import jax
@@ -25,6 +29,7 @@ from layerlab.errors import ConfigError
 
 BAD_WORKERS = ("Local: workers: expected an int >= 1 or None (one per core); received {received!r}. "
                "Pass e.g. workers=2.")
+LEAD = 2  # epochs a slice may train beyond its group's last recorded epoch
 # Measured on 2 cores only; more threads than this share one XLA thread pool untested.
 MAX_DEFAULT_WORKERS = 8
 # A slice cut from one stream keeps at least this many variants: they share the first layer's
@@ -75,8 +80,13 @@ class Local:
         """Trains every group; make_job(group) builds its job (layerlab.training._GroupJob), as
         late as possible so that only the running groups hold state. device: the data."""
         workers = self.workers or default_workers()
-        waiting, running = list(groups), []
-        pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="layerlab") if workers > 1 else None
+        if workers == 1:
+            for group in groups:
+                _train_here(make_job(group), device)
+            return
+        waiting, running, done = list(groups), [], queue.Queue()
+        stop, turn = threading.Event(), threading.Condition()
+        pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="layerlab")
         try:
             while waiting or running:
                 while waiting and sum(len(g.slices) for g in running) < workers:
@@ -84,24 +94,46 @@ class Local:
                     busy = sum(len(g.slices) for g in running)
                     k = max(1, min(math.ceil(workers / len(waiting)), workers - busy))
                     job = make_job(waiting.pop(0))
-                    if job.done < job.epochs:
-                        running.append(_Running(job, k))
-                    else:  # a resumed group that had finished
+                    if job.done == job.epochs:  # a resumed group that had finished
                         job.finish(job.state)
-                slices = [s for g in running for s in g.slices]
-                if pool is None or len(slices) == 1:
-                    results = [s.epoch(device) for s in slices]
-                else:
-                    results = [f.result() for f in [pool.submit(s.epoch, device) for s in slices]]
-                done = iter(results)
-                for g in running:
-                    g.epoch_end([next(done) for _ in g.slices])
+                        continue
+                    group = _Running(job, k)
+                    running.append(group)
+                    for s in group.slices:
+                        pool.submit(s.train, device, done, stop, turn)
+                if not running:
+                    continue
+                while True:  # timeouts let Ctrl-C through
+                    try:
+                        s, e, row, leaves, seconds = done.get(timeout=0.5)
+                        break
+                    except queue.Empty:
+                        continue
+                if isinstance(row, BaseException):
+                    raise row
+                s.group.received(s, e, row, leaves, seconds)  # records: the slices go on meanwhile
+                with turn:
+                    turn.notify_all()
                 running = [g for g in running if g.next < g.job.epochs]
         finally:
-            # On an error or Ctrl-C nothing more is recorded; a slice already inside an epoch
-            # cannot be stopped there, so Python exits once that epoch is over (a second or so).
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+            # On an error or Ctrl-C nothing more is recorded and the slices stop after their
+            # epoch under way, which cannot be interrupted (Python exits once it is over).
+            stop.set()
+            with turn:
+                turn.notify_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _train_here(job, device):
+    """One group, one program, in this thread: the state is recorded before the next epoch
+    donates its buffers, so it is read in place."""
+    from layerlab.training import run_epoch
+    state = job.state
+    for e in range(job.done, job.epochs):
+        state, row, seconds = run_epoch(job.program, state, job.hp, job.keys, job.offset + e, device, job.run.names)
+        job.epoch_end(e, {k: v.reshape(-1) for k, v in row.items()},
+                      lambda: [np.asarray(a) for a in jax.tree.leaves(state)], seconds)
+    job.finish(state)
 
 
 def slices(n, k):
@@ -128,25 +160,33 @@ class _Running:
             keys = (lambda a, b: jax.tree.map(take(a, b), job.keys)) if self.axis == 0 else (lambda a, b: job.keys)
             self.slices = [_Slice(job, jax.tree.map(take(a, b), job.state), jax.tree.map(take(a, b), job.hp),
                                   keys(a, b)) for a, b in cuts]
+        for s in self.slices:
+            s.group = self
         job.state = None  # the slices hold it now; its buffers are donated epoch by epoch
+        self.pending = {}  # epoch -> {slice: (row, leaves, seconds)}
 
-    def epoch_end(self, results):
-        """Joins the slices' epoch `self.next` and hands it to the job."""
-        e, seconds = self.next, max(r[1] for r in results)
-        rows = [r[0] for r in results]
-        row = {k: np.concatenate([p[k] for p in rows], axis=self.axis).reshape(-1) for k in rows[0]}
-        self.job.epoch_end(e, row, self._leaves, seconds)
-        self.next = e + 1
-        if self.next == self.job.epochs:
-            self.job.finish(self._state())
+    def received(self, s, e, row, leaves, seconds):
+        """Keeps slice s's epoch e; hands on every epoch that all slices have now reached."""
+        self.pending.setdefault(e, {})[s] = (row, leaves, seconds)
+        while len(self.pending.get(self.next, ())) == len(self.slices):
+            parts = [self.pending[self.next][s] for s in self.slices]
+            del self.pending[self.next]
+            rows = [p[0] for p in parts]
+            joined = {k: np.concatenate([r[k] for r in rows], axis=self.axis).reshape(-1) for k in rows[0]}
+            self.job.epoch_end(self.next, joined, lambda parts=parts: self._join([p[1] for p in parts]),
+                               max(p[2] for p in parts))
+            self.next += 1
+            if self.next == self.job.epochs:
+                self.job.finish(self._state())
+
+    def _join(self, leaves):
+        """The group's state leaves (numpy) from its slices' leaves."""
+        return leaves[0] if len(leaves) == 1 else [np.concatenate(a, axis=self.axis) for a in zip(*leaves)]
 
     def _state(self):
         if len(self.slices) == 1:
             return self.slices[0].state
         return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=self.axis), *(s.state for s in self.slices))
-
-    def _leaves(self):
-        return [np.asarray(a) for a in jax.tree.leaves(self._state())]
 
 
 class _Slice:
@@ -154,12 +194,23 @@ class _Slice:
 
     def __init__(self, job, state, hp, keys):
         self.job, self.state, self.hp, self.keys = job, state, hp, keys
-        self.next = job.done
+        self.group = None
 
-    def epoch(self, device):
-        """Trains the next epoch: (row of (S, R) arrays per metric name, seconds)."""
+    def train(self, device, done, stop, turn):
+        """Trains the group's remaining epochs, putting (self, epoch, row, leaves, seconds) on
+        `done` after each (an exception in place of the row if one is raised)."""
         from layerlab.training import run_epoch
-        self.state, row, seconds = run_epoch(self.job.program, self.state, self.hp, self.keys,
-                                             self.job.offset + self.next, device, self.job.run.names)
-        self.next += 1
-        return row, seconds
+        job, copy = self.job, self.job.recorder is not None
+        try:
+            for e in range(job.done, job.epochs):
+                with turn:
+                    turn.wait_for(lambda: stop.is_set() or e - self.group.next < LEAD)
+                if stop.is_set():
+                    return
+                self.state, row, seconds = run_epoch(job.program, self.state, self.hp, self.keys, job.offset + e,
+                                                     device, job.run.names)
+                # The next epoch donates this state's buffers: a recorder gets a copy.
+                leaves = [np.array(a) for a in jax.tree.leaves(self.state)] if copy else None
+                done.put((self, e, row, leaves, seconds))
+        except BaseException as error:  # handed to the main thread, which raises it
+            done.put((self, None, error, None, None))
