@@ -2,8 +2,8 @@
 
 XLA:CPU spreads each operation of one program over the cores, but the operations of a batch-32
 step are small, and one program keeps about 1.4 of 2 cores busy (BENCHMARKS.md). Two programs
-run side by side in two threads fill both: the article's 5-variant sweep as two slices (3 + 2
-variants) trains an epoch in 1.16 s instead of 1.42 s. So each group is cut into *slices*: of
+run side by side in two threads fill both: the article's 5-variant sweep as two slices (2 + 3
+variants) trains an epoch in 1.21 s instead of 1.40 s. So each group is cut into *slices*: of
 whole streams where it has enough of them, else of one stream's variants (they keep the
 stream's key, so the same batches, masks and initial weights). A variant's numbers do not
 depend on its slice beyond the last bits of float rounding (the products change width).
