@@ -30,6 +30,24 @@ def data():
     return blobs()
 
 
+@pytest.fixture
+def hide_datasets(tmp_path, monkeypatch):
+    """hide_datasets(): from then on no dataset is anywhere layerlab looks (home, caches,
+    $LAYERLAB_DATA, Debian's folder) and nothing downloads, as on a machine without them."""
+    from layerlab.datasets import _download, _locate
+
+    def hide():
+        for var in ("XDG_CACHE_HOME", "KERAS_HOME"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "no-data"))
+        monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
+        monkeypatch.setattr(_locate, "DEBIAN_ROOT", tmp_path / "debian")
+        monkeypatch.setattr(_download, "download", lambda *a, **k: pytest.fail("no network in tests"))
+        layerlab.datasets.clear_cache()
+    return hide
+
+
 def matches(template: str) -> str:
     """A regex for any message built from `template` (each {field} becomes .*)."""
     parts = string.Formatter().parse(template)

@@ -12,7 +12,6 @@ import pytest
 
 import layerlab
 from layerlab import cli
-from layerlab.datasets import _download, _locate
 from layerlab.errors import ConfigError
 from tiny_study import tiny_study
 
@@ -170,18 +169,7 @@ def test_resume_of_a_finished_or_missing_run(layerlab_cmd):
     assert "already finished" in layerlab_cmd("run", "--resume", 1)[1]
 
 
-def hermetic_datasets(tmp_path, monkeypatch):
-    for var in ("XDG_CACHE_HOME", "KERAS_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "no-data"))
-    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
-    monkeypatch.setattr(_locate, "DEBIAN_ROOT", tmp_path / "debian")
-    monkeypatch.setattr(_download, "download", lambda *a, **k: pytest.fail("no network in tests"))
-    layerlab.datasets.clear_cache()
-
-
-def test_errors_are_one_line_with_exit_code_2(layerlab_cmd, tmp_path, monkeypatch):
+def test_errors_are_one_line_with_exit_code_2(layerlab_cmd, tmp_path, hide_datasets):
     (tmp_path / "bad.toml").write_text(TINY.replace("[0.0, 0.5]", "[0.0, 1.5]"))
     (tmp_path / "garbage.db").write_bytes(b"\x00not sqlite" * 500)
     newer = tmp_path / "newer.db"
@@ -211,7 +199,7 @@ def test_errors_are_one_line_with_exit_code_2(layerlab_cmd, tmp_path, monkeypatc
         assert err.endswith("\n") and err.count("\n") == 1, err
         assert err.startswith("layerlab: error: ")
         assert re.search(message, err), (argv, err)
-    hermetic_datasets(tmp_path, monkeypatch)
+    hide_datasets()
     code, _, err = layerlab_cmd("run", "s.toml")
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("layerlab: error: s.toml: dataset.name = 'mnist': mnist: no copy found on this machine")

@@ -24,6 +24,7 @@ from layerlab.backends import BackendWarning, Ray, RayNotInstalled
 from layerlab.errors import ConfigError
 from layerlab.store import Store, StoreRecorder
 from synthetic import blobs
+from tiny_study import tiny_study
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="Ray is not installed: `pip install -e \".[test]\"` (or \"layerlab[ray]\") "
@@ -195,39 +196,7 @@ def test_a_run_stopped_on_ray_resumes_on_either_backend(cluster, local, tmp_path
 @needs_ray
 def test_layerlab_run_backend_ray_records_a_run_show_and_report_read(cluster, tmp_path, capsys):
     study = tmp_path / "tiny.toml"
-    study.write_text("""
-[dataset]
-name = "mnist"
-limit_train = 300
-limit_test = 100
-divide_by = 255.0
-
-[[layers]]
-type = "Flatten"
-
-[[layers]]
-type = "Dense"
-units = 8
-activation = "relu"
-
-[[layers]]
-type = "Dropout"
-rate = { sweep = [0.0, 0.5] }
-
-[[layers]]
-type = "Dense"
-units = 10
-activation = "softmax"
-
-[compile]
-optimizer = "adam"
-loss = "sparse_categorical_crossentropy"
-metrics = ["accuracy"]
-
-[fit]
-epochs = 2
-seed = 1
-""")
+    study.write_text(tiny_study())
     ray_store, local_store = tmp_path / "ray.db", tmp_path / "local.db"
     assert cli.main(["run", str(study), "--backend", "ray", "--address", cluster, "--store", str(ray_store),
                      "--quiet"]) == 0

@@ -9,7 +9,6 @@ import pytest
 
 import layerlab
 from layerlab import layers, plots, study
-from layerlab.datasets import _download, _locate
 from layerlab.errors import ConfigError, DatasetError
 from tiny_study import tiny_study
 
@@ -148,15 +147,8 @@ def test_nothing_in_a_study_is_evaluated_as_code(tmp_path):
     assert not re.search(r"\b(eval|exec|pickle|import_module|getattr\(layerlab)\b", source)
 
 
-def test_a_study_whose_dataset_cannot_be_found(tmp_path, monkeypatch):
-    for var in ("XDG_CACHE_HOME", "KERAS_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "empty"))
-    monkeypatch.setenv("LAYERLAB_OFFLINE", "1")
-    monkeypatch.setattr(_locate, "DEBIAN_ROOT", tmp_path / "debian")
-    monkeypatch.setattr(_download, "download", lambda *a, **k: pytest.fail("no network in tests"))
-    layerlab.datasets.clear_cache()
+def test_a_study_whose_dataset_cannot_be_found(tmp_path, hide_datasets):
+    hide_datasets()
     path = tmp_path / "s.toml"
     path.write_text(TINY.replace('name = "mnist"', 'name = "fashion_mnist"'))
     s = study.load(path)  # the file is valid: the data is looked for when it is needed

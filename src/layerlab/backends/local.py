@@ -65,7 +65,7 @@ class Local:
 
     workers: programs that train at the same time, each in a thread; None: one per core on the
     CPU (measured on 2 cores only: BENCHMARKS.md), 1 on a GPU. workers=1 trains one group after
-    another, each as one program.
+    another, each as one program (in one worker thread).
     """
 
     def __init__(self, workers=None):
@@ -80,10 +80,6 @@ class Local:
         """Trains every group; make_job(group) builds its job (layerlab.training._GroupJob), as
         late as possible so that only the running groups hold state. device: the data."""
         workers = self.workers or default_workers()
-        if workers == 1:
-            for group in groups:
-                _train_here(make_job(group), device)
-            return
         waiting, running, done = list(groups), [], queue.Queue()
         stop, turn = threading.Event(), threading.Condition()
         pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="layerlab")
@@ -124,18 +120,6 @@ class Local:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _train_here(job, device):
-    """One group, one program, in this thread: the state is recorded before the next epoch
-    donates its buffers, so it is read in place."""
-    from layerlab.training import run_epoch
-    state = job.state
-    for e in range(job.done, job.epochs):
-        state, row, seconds = run_epoch(job.program, state, job.hp, job.keys, job.offset + e, device, job.run.names)
-        job.epoch_end(e, {k: v.reshape(-1) for k, v in row.items()},
-                      lambda: [np.asarray(a) for a in jax.tree.leaves(state)], seconds)
-    job.finish(state)
-
-
 def slices(n, k):
     """k contiguous [a, b) ranges of n streams (or variants), as equal as can be:
     slices(5, 2) == [(0, 2), (2, 5)]. The Ray backend cuts its groups with it too."""
@@ -143,58 +127,68 @@ def slices(n, k):
     return [(edges[i], edges[i + 1]) for i in range(k)]
 
 
-class _Running:
-    """A group in training: its slices, along streams (axis 0) or along one stream (axis 1)."""
+class Joined:
+    """A group trained as slices: keeps each slice's epochs until every slice has one, then hands
+    the group's whole epoch to its job (metrics, recorder, progress) and after the last finishes
+    it. Both backends use it. `axis`: 0 for slices of streams, 1 for slices of one stream's
+    variants; subclasses set `slices` (each with an `index`) and define finish(leaves)."""
 
-    def __init__(self, job, k):
-        self.job, self.next = job, job.done
-        S, R = len(job.group.streams), len(job.group.streams[0])
-        if S > 1 or R < 2 * MIN_STREAM_SLICE:
-            self.axis, cuts = 0, slices(S, min(k, S))
-        else:
-            self.axis, cuts = 1, slices(R, min(k, R // MIN_STREAM_SLICE))
-        if len(cuts) == 1:
-            self.slices = [_Slice(job, job.state, job.hp, job.keys)]
-        else:
-            take = (lambda a, b: lambda v: v[a:b]) if self.axis == 0 else (lambda a, b: lambda v: v[:, a:b])
-            keys = (lambda a, b: jax.tree.map(take(a, b), job.keys)) if self.axis == 0 else (lambda a, b: job.keys)
-            self.slices = [_Slice(job, jax.tree.map(take(a, b), job.state), jax.tree.map(take(a, b), job.hp),
-                                  keys(a, b)) for a, b in cuts]
-        for s in self.slices:
-            s.group = self
-        job.state = None  # the slices hold it now; its buffers are donated epoch by epoch
-        self.pending = {}  # epoch -> {slice: (row, leaves, seconds)}
+    def __init__(self, job, axis):
+        self.job, self.axis, self.next, self.pending = job, axis, job.done, {}  # pending: epoch -> {index: part}
 
     def received(self, s, e, row, leaves, seconds):
-        """Keeps slice s's epoch e; hands on every epoch that all slices have now reached."""
-        self.pending.setdefault(e, {})[s] = (row, leaves, seconds)
+        """Keeps slice s's epoch e (row: metric -> array over its variants; leaves: its state as
+        numpy, or None); hands on every epoch that all slices have now reached."""
+        self.pending.setdefault(e, {})[s.index] = (row, leaves, seconds)
         while len(self.pending.get(self.next, ())) == len(self.slices):
-            parts = [self.pending[self.next][s] for s in self.slices]
+            parts = [self.pending[self.next][i] for i in range(len(self.slices))]
             del self.pending[self.next]
-            rows = [p[0] for p in parts]
-            joined = {k: np.concatenate([r[k] for r in rows], axis=self.axis).reshape(-1) for k in rows[0]}
-            self.job.epoch_end(self.next, joined, lambda parts=parts: self._join([p[1] for p in parts]),
-                               max(p[2] for p in parts))
+            row = {k: np.concatenate([p[0][k] for p in parts], axis=self.axis).reshape(-1) for k in parts[0][0]}
+            state = self.join([p[1] for p in parts])
+            self.job.epoch_end(self.next, row, lambda state=state: state, max(p[2] for p in parts))
             self.next += 1
             if self.next == self.job.epochs:
-                self.job.finish(self._state())
+                self.finish(state)
 
-    def _join(self, leaves):
-        """The group's state leaves (numpy) from its slices' leaves."""
-        return leaves[0] if len(leaves) == 1 else [np.concatenate(a, axis=self.axis) for a in zip(*leaves)]
+    def join(self, leaves):
+        """The group's state leaves from its slices' (None where the slices sent none)."""
+        if leaves[0] is None or len(leaves) == 1:
+            return leaves[0]
+        return [np.concatenate(a, axis=self.axis) for a in zip(*leaves)]
 
-    def _state(self):
-        if len(self.slices) == 1:
-            return self.slices[0].state
-        return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=self.axis), *(s.state for s in self.slices))
+
+class _Running(Joined):
+    """A group in training here: its slices, along streams (axis 0) or one stream (axis 1)."""
+
+    def __init__(self, job, k):
+        S, R = len(job.group.streams), len(job.group.streams[0])
+        if S > 1 or R < 2 * MIN_STREAM_SLICE:
+            axis, cuts = 0, slices(S, min(k, S))
+        else:
+            axis, cuts = 1, slices(R, min(k, R // MIN_STREAM_SLICE))
+        super().__init__(job, axis)
+
+        def part(tree, a, b):
+            return jax.tree.map(lambda v: v[a:b] if axis == 0 else v[:, a:b], tree)
+
+        self.slices = [_Slice(self, i, part(job.state, a, b), part(job.hp, a, b),
+                              part(job.keys, a, b) if axis == 0 else job.keys) for i, (a, b) in enumerate(cuts)]
+        job.state = None  # the slices hold it now; its buffers are donated epoch by epoch
+
+    def finish(self, leaves):
+        """Ends the job with the slices' last states, joined."""
+        parts = [s.state for s in self.slices]
+        state = parts[0] if len(parts) == 1 else jax.tree.map(
+            lambda *p: jnp.concatenate(p, axis=self.axis), *parts)
+        self.job.finish(state)
 
 
 class _Slice:
     """Part of a group: its state, per-variant numbers and stream keys, trained epoch by epoch."""
 
-    def __init__(self, job, state, hp, keys):
-        self.job, self.state, self.hp, self.keys = job, state, hp, keys
-        self.group = None
+    def __init__(self, group, index, state, hp, keys):
+        self.group, self.index, self.job = group, index, group.job
+        self.state, self.hp, self.keys = state, hp, keys
 
     def train(self, device, done, stop, turn):
         """Trains the group's remaining epochs, putting (self, epoch, row, leaves, seconds) on

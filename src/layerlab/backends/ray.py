@@ -24,7 +24,7 @@ import numpy as np
 
 from layerlab.errors import BackendWarning, ConfigError, LayerlabError
 
-from .local import slices
+from .local import Joined, slices
 from .ray_worker import train_slice
 
 NOT_INSTALLED = ("backend: 'ray' needs Ray, which is not installed here; received backend='ray'. "
@@ -165,17 +165,17 @@ def _check(arg, value, kind, low, example, none=False, open_low=False):
 
 
 # -- the driver ---------------------------------------------------------------------------------------
-class _Group:
-    """A compile group on the cluster: its slices and the epochs received but not yet recorded."""
+class _Group(Joined):
+    """A compile group on the cluster: its slices (of streams) and the epochs received but not
+    yet recorded."""
 
     def __init__(self, job, bounds):
         import jax
-        self.job, self.spec, self.pg = job, _spec(job), None
+        super().__init__(job, axis=0)
+        self.spec, self.pg = _spec(job), None
         per_stream = len(job.group.streams[0])
         start = None if job.state is None else [np.asarray(a) for a in jax.tree.leaves(job.state)]
         self.slices = [_Slice(self, i, a, b, per_stream, start) for i, (a, b) in enumerate(bounds)]
-        self.pending = {}          # epoch -> {slice index: (row, leaves, seconds)}
-        self.recorded = job.done   # the next epoch to record
 
     def place(self, cpus, gpus):
         from ray.util.placement_group import placement_group
@@ -187,21 +187,6 @@ class _Group:
             from ray.util.placement_group import remove_placement_group
             remove_placement_group(self.pg)
             self.pg = None
-
-    def received(self, s, epoch, row, leaves, seconds):
-        """Keeps a slice's epoch; records every epoch that all slices have now reached."""
-        self.pending.setdefault(epoch, {})[s.index] = (row, leaves, seconds)
-        n = len(self.slices)
-        while len(self.pending.get(self.recorded, ())) == n:
-            e = self.recorded
-            parts = [self.pending[e][i] for i in range(n)]
-            del self.pending[e]
-            row = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-            state = parts[0][1] if n == 1 else [np.concatenate(a) for a in zip(*(p[1] for p in parts))]
-            self.job.epoch_end(e, row, lambda state=state: state, max(p[2] for p in parts))
-            self.recorded = e + 1
-            if self.recorded == self.job.epochs:
-                self.finish(state)
 
     def finish(self, leaves):
         import jax
@@ -244,7 +229,7 @@ class _Driver:
         ray, lead = self.ray, self.backend.lead
         while self.active:
             # A slice `lead` epochs ahead of its group waits (backpressure) for the slowest one.
-            waiting = [s.gen for s in self.active.values() if s.next - s.group.recorded < lead]
+            waiting = [s.gen for s in self.active.values() if s.next - s.group.next < lead]
             if not waiting:  # cannot be: a group's slowest slice is never ahead of it
                 raise RuntimeError(f"Ray backend: every slice waits for another: {list(self.active.values())}")
             ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)  # a timeout lets Ctrl-C through
