@@ -58,7 +58,7 @@ def fit(kind, epochs, groups, address, limit):
         recorder = Timed(Path(tmp) / "runs.db", data=(x, y, xv, yv))
         backend = layerlab.backends.Ray(address=address) if kind == "ray" else None
         start = time.perf_counter()
-        result = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, seed=1, verbose=0, recorder=recorder,
+        result = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, seed=1, verbose=0, store=recorder,
                            backend=backend)
         wall = time.perf_counter() - start
     gaps = [b - a for t in times.values() for a, b in zip(t, t[1:])]

@@ -15,7 +15,7 @@ import time
 
 import layerlab
 from layerlab import layers
-from layerlab.plots import ARTICLE_YLIM, save_figures
+from layerlab.figures import ARTICLE_YLIM, save_figures
 from layerlab.report import write_report
 
 

@@ -1,18 +1,90 @@
-"""Shared test setup: strict rank promotion (as equinox's conftest) and a fresh naming session.
+"""Shared test setup: strict rank promotion (as equinox's conftest), a fresh naming session,
+and where the real MNIST is.
 
 Strict rank promotion turns every implicit broadcast between arrays of different ranks into an
 error, so a layer that adds a (units,) bias to a (batch, units) array without saying so fails
 here rather than silently misbehaving once the engine adds variant axes with vmap.
+
+The real MNIST: README's `python3 -m pytest` must pass as written in a fresh clone. At start,
+LAYERLAB_DATA is made absolute (a relative one is relative to the folder pytest was started in;
+tests change folder), or, when unset, set to ../shared/datasets beside the clone if that exists
+(the dev machines' and CI's layout); layerlab's and Keras' caches are searched as layerlab does.
+Tests never download (LAYERLAB_OFFLINE=1 for the whole session). A test that needs the real
+MNIST takes the `real_mnist` fixture: without a copy it skips with NO_MNIST, and fails under
+CI=true, where a skip would hide that the data was not provided.
 """
+import os
 import re
 import string
+from pathlib import Path
 
 import jax
 import pytest
 
 import layerlab
+from layerlab.errors import DatasetError
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+BESIDE_THE_CLONE = Path(__file__).absolute().parents[2] / "shared" / "datasets"
+NO_MNIST = (
+    "real MNIST not found: set LAYERLAB_DATA to a folder holding mnist/ (see README), or put "
+    "../shared/datasets beside the clone, or download it once with "
+    "`python3 -c 'import layerlab; layerlab.datasets.mnist.load_data()'`{detail}"
+)
+_ENV = ("LAYERLAB_DATA", "LAYERLAB_OFFLINE")
+_saved_env: dict[str, str | None] = {}
+_skipped_for_mnist: list[str] = []  # the one NO_MNIST line, once a test skipped for it
+
+
+def pytest_configure(config):
+    """Before any test is collected: LAYERLAB_DATA absolute or beside the clone; no downloads."""
+    _saved_env.update({name: os.environ.get(name) for name in _ENV})
+    data = os.environ.get("LAYERLAB_DATA", "")
+    if data:
+        os.environ["LAYERLAB_DATA"] = str(
+            (config.invocation_params.dir / Path(data).expanduser()).resolve()
+        )
+    elif BESIDE_THE_CLONE.is_dir():
+        os.environ["LAYERLAB_DATA"] = str(BESIDE_THE_CLONE)
+    os.environ["LAYERLAB_OFFLINE"] = "1"
+
+
+def pytest_unconfigure(config):
+    for name, value in _saved_env.items():
+        os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped_for_mnist:  # -q hides skip reasons: say once how to run those tests
+        terminalreporter.write_line(_skipped_for_mnist[0], yellow=True)
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def real_mnist():
+    """Where the real MNIST is (layerlab.datasets' Found: source, kind, paths), found once.
+
+    Without a copy the test skips with NO_MNIST (one line), or fails under CI=true.
+    """
+    from layerlab.datasets import _locate, _registry
+
+    data = os.environ.get("LAYERLAB_DATA")
+    detail = f"; LAYERLAB_DATA={data} holds no mnist/" if data else ""
+    try:
+        found, _ = _locate.search(_registry.MNIST)
+    except DatasetError as e:  # an incomplete copy where LAYERLAB_DATA points
+        found, detail = None, f"; {e}"
+    if found is None:
+        message = NO_MNIST.format(detail=detail)
+        if _on_ci():
+            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
+        _skipped_for_mnist.append(message)
+        pytest.skip(message)
+    return found
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 and report tests; nothing here trains a model), and small classification data sets."""
 import numpy as np
 
-from layerlab.history import SweepResult
+from layerlab.training import SweepResult
 
 RATES = (0.0, 0.2, 0.4, 0.6, 0.8)
 

@@ -6,7 +6,7 @@ import pytest
 from matplotlib.collections import LineCollection
 
 from layerlab import activations
-from layerlab import activation_figures as F
+from layerlab.figures import activations as F
 
 
 def dashed_levels(ax, horizontal=True):

@@ -8,7 +8,7 @@ import pytest
 from synthetic import RATES, article_like, make_result, v_curve
 
 from layerlab import analysis as A
-from layerlab.findings import AGREES, DISAGREES, PARTLY, UNTESTABLE
+from layerlab.analysis import AGREES, DISAGREES, PARTLY, UNTESTABLE
 
 
 def noisy(curve, noise, seed):

@@ -33,7 +33,7 @@ def layerlab_cmd(tmp_path, monkeypatch, capsys):
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, real_mnist):
     """One run of the tiny study, recorded in a store shared by the read-only tests."""
     folder = tmp_path_factory.mktemp("recorded")
     (folder / "s.toml").write_text(TINY)
@@ -42,6 +42,7 @@ def recorded(tmp_path_factory):
     return store
 
 
+@pytest.mark.usefixtures("real_mnist")
 def test_run_records_the_study_and_says_where(layerlab_cmd):
     code, out, err = layerlab_cmd("run", "s.toml")
     assert code == 0 and err == ""
@@ -57,6 +58,7 @@ def test_run_records_the_study_and_says_where(layerlab_cmd):
     assert out.splitlines()[2].split()[:5] == ["1", "s.toml", "finished", "2/2", "2"]
 
 
+@pytest.mark.usefixtures("real_mnist")
 def test_epochs_override_and_the_store_from_the_environment(layerlab_cmd, monkeypatch, tmp_path):
     monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "elsewhere.db"))
     assert layerlab_cmd("run", "s.toml", "--epochs", 1, "--quiet")[0] == 0
@@ -75,6 +77,7 @@ def test_layerlabs_own_warnings_print_as_one_line(capsys):
     assert len(shown) == 1  # other warnings are shown as Python shows them
 
 
+@pytest.mark.usefixtures("real_mnist")
 def test_run_with_workers_and_its_misuse(layerlab_cmd):
     code, out, err = layerlab_cmd("run", "s.toml", "--workers", 1, "--quiet")
     assert code == 0 and err == ""
@@ -146,13 +149,14 @@ def test_summary_prints_each_compile_group(layerlab_cmd, tmp_path):
     assert "Total params: 12,730" in out and "Total params: 25,450" in out
 
 
-def test_datasets_says_where_each_is_found(layerlab_cmd):
+def test_datasets_says_where_each_is_found(layerlab_cmd, real_mnist):
     code, out, _ = layerlab_cmd("datasets", "--json")
     mnist = next(d for d in json.loads(out) if d["name"] == "mnist")
-    assert code == 0 and mnist["status"] == "ok" and mnist["source"] == "$LAYERLAB_DATA"
+    assert code == 0 and mnist["status"] == "ok" and mnist["source"] == real_mnist.source
     assert layerlab_cmd("datasets", "--no-verify")[1].splitlines()[0].split() == ["dataset", "status", "source", "where"]
 
 
+@pytest.mark.usefixtures("real_mnist")
 def test_delete_removes_a_run_and_everything_it_recorded(layerlab_cmd, tmp_path):
     assert layerlab_cmd("run", "s.toml", "--quiet")[0] == 0
     assert layerlab_cmd("delete", 1) == (0, "deleted run 1\n", "")
@@ -161,6 +165,7 @@ def test_delete_removes_a_run_and_everything_it_recorded(layerlab_cmd, tmp_path)
         assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("history", "checkpoints", "variants")] == [0, 0, 0]
 
 
+@pytest.mark.usefixtures("real_mnist")
 def test_resume_of_a_finished_or_missing_run(layerlab_cmd):
     code, out, _ = layerlab_cmd("run", "s.toml", "--resume", "--quiet")
     assert code == 0 and "no earlier run of s.toml in layerlab-runs/layerlab.db; starting a new one" in out
@@ -225,6 +230,7 @@ def test_debug_shows_the_traceback(layerlab_cmd):
         cli.main(["--debug", "run", "missing.toml"])
 
 
+@pytest.mark.usefixtures("real_mnist")
 def test_resume_takes_plot_edits_but_refuses_changed_training_settings(layerlab_cmd, tmp_path, monkeypatch):
     from layerlab.store import StoreRecorder
     real = StoreRecorder.epoch_end

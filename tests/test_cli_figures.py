@@ -9,9 +9,8 @@ import types
 import pytest
 
 import layerlab
-from layerlab import cli
-from layerlab.activation_figures import FAMILY
-from layerlab.plots import ARTICLE_YLIM
+from layerlab import cli, figures
+from layerlab.figures import ARTICLE_YLIM, FAMILY
 from tiny_study import tiny_study
 
 NAME = "tiny <&> study"
@@ -28,7 +27,7 @@ def call(*argv):
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, real_mnist):
     """(store path, what `layerlab run` printed) for one run of the tiny study."""
     folder = tmp_path_factory.mktemp("recorded")
     (folder / "s.toml").write_text(TINY)
@@ -46,9 +45,8 @@ def test_run_says_where_the_results_are_and_suggests_the_report(recorded):
 
 def test_plot_writes_png_and_svg_of_each_curve_and_the_overview_with_the_studys_ylim(
         recorded, tmp_path, monkeypatch):
-    from layerlab import plots
-    seen, real = [], plots.save_figures
-    monkeypatch.setattr(plots, "save_figures", lambda result, out, ylims=None, **kw:
+    seen, real = [], figures.save_figures
+    monkeypatch.setattr(figures, "save_figures", lambda result, out, ylims=None, **kw:
                         seen.append(ylims) or real(result, out, ylims=ylims, **kw))
     store, _ = recorded
     code, out, err = call("plot", 1, "--store", store, "--out", tmp_path / "figs")
@@ -59,27 +57,35 @@ def test_plot_writes_png_and_svg_of_each_curve_and_the_overview_with_the_studys_
     assert seen == [{"val_loss": (0.0, 3.0)}]
 
 
+def ylims(result):
+    return figures.plot_settings(result)[0]
+
+
+def plot_metrics(result):
+    return figures.plot_settings(result)[1]
+
+
 def test_ylims_study_then_article_then_automatic(recorded):
     result = layerlab.load_run(1, store=recorded[0])
-    assert cli._ylims(result) == {"val_loss": (0.0, 3.0)}
+    assert ylims(result) == {"val_loss": (0.0, 3.0)}
     result.run["spec"]["study"]["plot"]["ylim"] = {}
-    assert cli._ylims(result) is None  # not the article's model: automatic limits
+    assert ylims(result) is None  # not the article's model: automatic limits
     layers = [{"class_name": "Flatten", "config": {}},
               {"class_name": "Dense", "config": {"units": 128, "activation": "relu"}},
               {"class_name": "Dropout", "config": {"rate": {"sweep": [0.0, 0.2]}}},
               {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}]
     article = types.SimpleNamespace(swept=["dropout.rate"], run={"spec": {
         "model": {"layers": layers}, "input_shape": [28, 28], "study": None}})  # as studies/dropout.py records
-    assert cli._ylims(article) == ARTICLE_YLIM
+    assert ylims(article) == ARTICLE_YLIM
     layers[1]["config"]["units"] = 64
-    assert cli._ylims(article) is None
+    assert ylims(article) is None
 
 
 def test_the_studys_plot_metrics_choose_the_curves_of_plot_and_report(recorded, tmp_path, monkeypatch):
     result = layerlab.load_run(1, store=recorded[0])
-    assert cli._plot_metrics(result) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # the default: all
+    assert plot_metrics(result) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # the default: all
     result.run["spec"]["study"]["plot"]["metrics"] = ["val_loss", "loss"]
-    assert cli._plot_metrics(result) == ["val_loss", "loss"]
+    assert plot_metrics(result) == ["val_loss", "loss"]
     monkeypatch.setattr(layerlab, "load_run", lambda run, store=None: result)
     code, out, err = call("plot", 1, "--out", tmp_path / "figs")
     assert code == 0 and err == ""

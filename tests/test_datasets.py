@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerlab.datasets import _download, _idx, _load, _locate, _registry, _verify
+from layerlab.datasets import _cache, _download, _idx, _load, _locate, _registry, _verify
 from layerlab.datasets import clear_cache, describe, fashion_mnist, mnist
 from layerlab.errors import ConfigError, DatasetError
 
@@ -247,7 +247,7 @@ def test_checksums_are_remembered_in_process_and_on_disk(tmp_path, monkeypatch):
     assert len(calls) == 1
     _verify.clear()  # a new process: the JSON memo in the cache answers
     _idx.read_idx(path, sha256=want)
-    assert len(calls) == 1 and (_verify.cache_root() / _verify.MEMO_NAME).is_file()
+    assert len(calls) == 1 and (_cache.cache_root() / _verify.MEMO_NAME).is_file()
     os.utime(path, ns=(0, 0))  # a changed file is hashed again
     _idx.read_idx(path, sha256=want)
     assert len(calls) == 2
@@ -508,12 +508,11 @@ def real_machine(monkeypatch):
     monkeypatch.setattr(_locate, "DEBIAN_ROOT", REAL_DEBIAN)
 
 
-def test_real_mnist(real_machine, monkeypatch):
+def test_real_mnist(real_mnist, real_machine, monkeypatch):
     found, searched = _locate.search(_registry.MNIST)
-    if REAL_ENV["LAYERLAB_DATA"]:  # CI sets it: the test must run, not skip
-        assert found is not None and found.source == "$LAYERLAB_DATA", searched
-    elif found is None:
-        pytest.skip("MNIST not on this machine and LAYERLAB_DATA not set: " + "; ".join(searched))
+    assert found == real_mnist, searched  # where conftest found it (skips, or fails on CI, if nowhere)
+    if REAL_ENV["LAYERLAB_DATA"]:  # given (or beside the clone): it wins over the caches
+        assert found.source == "$LAYERLAB_DATA", searched
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
     assert (x_train.shape, y_train.shape) == ((60000, 28, 28), (60000,))
     assert (x_test.shape, y_test.shape) == ((10000, 28, 28), (10000,))

@@ -20,7 +20,7 @@ def fit(data, workers, rates=RATES, recorder=None, **kwargs):
     (x, y), (xv, yv) = data
     layerlab.backend.clear_session()
     model = compiled(mlp(layerlab.sweep(rates) if len(rates) > 1 else rates[0]))
-    return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=4, verbose=0, recorder=recorder,
+    return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=4, verbose=0, store=recorder,
                      backend=Local(workers=workers), **kwargs)
 
 
@@ -90,10 +90,10 @@ def test_the_same_run_twice_is_bitwise_the_same(data):
 
 def test_a_run_recorded_with_two_workers_resumes_with_one(data):
     full = MemoryRecorder()
-    whole = fit(data, 2, recorder=full)
+    whole = fit(data, 2, store=full)
     assert sorted(full.states) == [(0, 0), (0, 1), (0, 2)]  # the store sees whole groups
     assert full.rows[(0, 0)]["loss"].shape == (5,)
-    resumed = fit(data, 1, recorder=MemoryRecorder(resume_from=full, resume_after=2))
+    resumed = fit(data, 1, store=MemoryRecorder(resume_from=full, resume_after=2))
     for k in whole.metrics:
         np.testing.assert_allclose(resumed.metrics[k], whole.metrics[k], rtol=1e-5, atol=1e-6, err_msg=k)
         assert np.array_equal(resumed.metrics[k][:, :2], whole.metrics[k][:, :2]), k  # recorded epochs kept
@@ -101,25 +101,25 @@ def test_a_run_recorded_with_two_workers_resumes_with_one(data):
 
 def test_a_run_resumed_after_its_last_epoch_is_done_at_once(data):
     full = MemoryRecorder()
-    whole = fit(data, 2, recorder=full)
-    again = fit(data, 2, recorder=MemoryRecorder(resume_from=full, resume_after=3))
+    whole = fit(data, 2, store=full)
+    again = fit(data, 2, store=MemoryRecorder(resume_from=full, resume_after=3))
     for k in whole.metrics:
         assert np.array_equal(again.metrics[k], whole.metrics[k]), k
 
 
 def test_an_error_in_a_worker_reaches_the_caller(data, monkeypatch):
-    from layerlab import training
-    real = training.run_epoch
+    from layerlab.backends import local
+    real = local.run_epoch
 
     def fails_in_epoch_2(program, state, hp, keys, epoch, *args):
         if epoch == 1:
             raise FloatingPointError("epoch 2 went wrong")
         return real(program, state, hp, keys, epoch, *args)
 
-    monkeypatch.setattr(training, "run_epoch", fails_in_epoch_2)
+    monkeypatch.setattr(local, "run_epoch", fails_in_epoch_2)
     recorder = MemoryRecorder()
     with pytest.raises(FloatingPointError, match="epoch 2 went wrong"):
-        fit(data, 2, recorder=recorder)
+        fit(data, 2, store=recorder)
     assert recorder.status == "interrupted" and sorted(recorder.rows) in ([], [(0, 0)])  # epoch 2 never
 
 
@@ -130,7 +130,7 @@ def test_an_interrupted_sliced_fit_tells_the_recorder(data):
 
     recorder = Stop()
     with pytest.raises(KeyboardInterrupt):
-        fit(data, 2, recorder=recorder)
+        fit(data, 2, store=recorder)
     assert recorder.status == "interrupted"
 
 

@@ -9,9 +9,8 @@ import pytest
 from matplotlib.collections import PolyCollection
 from synthetic import RATES, article_like, make_result
 
-from layerlab import plots
 from layerlab.analysis import mean_band, t_quantile
-from layerlab.plots import ARTICLE_YLIM, METRICS, auto_ylim, learning_curve, overview, save_figures
+from layerlab.figures import ARTICLE_YLIM, METRICS, auto_ylim, curves, learning_curve, overview, save_figures
 
 LABELS = [f"rate={r}" for r in RATES]
 
@@ -157,8 +156,8 @@ def test_save_figures(tmp_path, single):
 
 
 def test_bad_arguments(single, config_error):
-    config_error(plots.UNKNOWN_METRIC, learning_curve, single, "val_acc", mentions=("'val_acc'", "val_accuracy"))
-    config_error(plots.BAD_BAND, learning_curve, single, "loss", band="iqr", mentions=("'iqr'",))
+    config_error(curves.UNKNOWN_METRIC, learning_curve, single, "val_acc", mentions=("'val_acc'", "val_accuracy"))
+    config_error(curves.BAD_BAND, learning_curve, single, "loss", band="iqr", mentions=("'iqr'",))
 
 
 def test_headless_uses_agg_but_a_notebook_is_left_alone(monkeypatch):
@@ -169,8 +168,8 @@ def test_headless_uses_agg_but_a_notebook_is_left_alone(monkeypatch):
     monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
-    plots._agg_when_headless()
+    curves._agg_when_headless()
     assert chosen == ["Agg"]
     monkeypatch.setitem(sys.modules, "ipykernel", object())
-    plots._agg_when_headless()
+    curves._agg_when_headless()
     assert chosen == ["Agg"]

@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_recorded_is_lost(cluste
     backend = Ray(address=cluster, variants_per_task=2)
     recorder = KillsAWorker(tmp_path / "runs.db", backend)
     with pytest.warns(BackendWarning, match="group 0 slice 0 .*WorkerCrashedError.*resubmitting it from epoch"):
-        result = fit(recorder=recorder, backend=backend)
+        result = fit(store=recorder, backend=backend)
     # Its task was still running (epochs stream back as they finish), so it was resubmitted
     # from the last epoch the driver had received, on a new worker.
     ((group, piece, restart),) = backend.restarts
@@ -183,17 +183,18 @@ def test_a_run_stopped_on_ray_resumes_on_either_backend(cluster, local, tmp_path
     for run, resume_with in ((1, Ray(address=cluster)), (2, None)):
         stopped = Logged(path, stop_after=2)
         with pytest.raises(KeyboardInterrupt):
-            fit(recorder=stopped, backend=Ray(address=cluster, variants_per_task=2))
+            fit(store=stopped, backend=Ray(address=cluster, variants_per_task=2))
         with Store.open(path) as store:
             assert store.run(run)["status"] == "interrupted"
         assert {e for (v, e, m) in stored_rows(path, run) if v < 4} == {0, 1}  # group 0: 2 epochs recorded
         resumed = Logged(path, resume=run)
-        assert_same(fit(recorder=resumed, backend=resume_with), local[0])
+        assert_same(fit(store=resumed, backend=resume_with), local[0])
         assert resumed.status == "finished"
         assert sorted(resumed.seen + stopped.seen) == [(g, e) for g in (0, 1) for e in range(EPOCHS)]
 
 
 @needs_ray
+@pytest.mark.usefixtures("real_mnist")
 def test_layerlab_run_backend_ray_records_a_run_show_and_report_read(cluster, tmp_path, capsys):
     study = tmp_path / "tiny.toml"
     study.write_text(tiny_study())

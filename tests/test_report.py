@@ -9,7 +9,7 @@ import pytest
 from synthetic import article_like, make_result
 
 from layerlab.analysis import analyze
-from layerlab.plots import ARTICLE_YLIM
+from layerlab.figures import ARTICLE_YLIM
 from layerlab.report import NO_ANALYSIS, render_html, write_report
 
 HOSTILE = "<script>alert(1)</script>"
@@ -70,7 +70,7 @@ def test_a_run_without_validation_data_gets_a_page_that_says_why_there_is_no_ana
 
 
 def test_custom_figures_and_no_optional_sections(hostile_result):
-    from layerlab.plots import learning_curve
+    from layerlab.figures import learning_curve
     page = render_html(hostile_result, title="t", figures={"val_loss": learning_curve(hostile_result, "val_loss")})
     assert page.count("<img ") == 1
     assert "<h2>Study</h2>" not in page and "<h2>Model</h2>" not in page

@@ -16,7 +16,7 @@ import pytest
 import layerlab
 from layerlab import cli
 from layerlab.errors import StoreError
-from layerlab.store import Store, _checkpoint
+from layerlab.store import Store, checkpoint
 from tiny_study import tiny_study
 
 SRC = Path(layerlab.__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, real_mnist):
     path = tmp_path_factory.mktemp("study") / "crash.toml"
     path.write_text(STUDY)
     return path
@@ -98,7 +98,7 @@ def assert_consistent(store, status):
         assert epochs == list(range(done)) and len(s.history(1)) == 2 * done * 4
         (last,) = s.checkpoints(1, 0)
         assert last["epoch"] == done - 1
-        _checkpoint.unpack(s.checkpoint_data(1, 0, last["epoch"]), last["sha256"])
+        checkpoint.unpack(s.checkpoint_data(1, 0, last["epoch"]), last["sha256"])
     return run
 
 
@@ -117,7 +117,7 @@ def test_killed_at_random_moments_and_resumed_it_is_bitwise_the_uninterrupted_ru
         process.wait()
         moments.append((target, round(delay, 3)))
         run = assert_consistent(store, "running")  # a killed run cannot say so: its status stays
-        assert cli._status(Store.open(store), run, layerlab.store.process_alive) == "stopped", moments
+        assert layerlab.store.run_status(Store.open(store), run) == "stopped", moments
     assert cli.main(["run", "--resume", "1", "--store", str(store), "--quiet"]) == 0
     rows, weights = recorded(store)
     assert rows == reference[0], f"seed {seed}, kills after (epochs, delay) {moments}"

@@ -14,7 +14,7 @@ import pytest
 import layerlab
 from layerlab import layers
 from layerlab.errors import ConfigError, StoreError, StoreWarning
-from layerlab.store import SCHEMA_VERSION, Store, StoreRecorder, _checkpoint, _recorder, _schema
+from layerlab.store import SCHEMA_VERSION, Store, StoreRecorder, checkpoint, _recorder, _schema
 from synthetic import blobs
 
 
@@ -73,9 +73,9 @@ def test_a_single_model_fit_returns_a_history_with_its_run_id(tmp_path):
     assert fit(model(rate=0.2), epochs=1).run_id is None  # no store, no run
 
 
-def test_checkpoints_are_checksummed_npz_and_the_best_is_kept_on_request(tmp_path):
+def testcheckpoints_are_checksummed_npz_and_the_best_is_kept_on_request(tmp_path):
     path = tmp_path / "runs.db"
-    result = fit(model(), epochs=6, recorder=StoreRecorder(path, keep_best=True))
+    result = fit(model(), epochs=6, store=StoreRecorder(path, keep_best=True))
     with Store.open(path) as store:
         kept = store.checkpoints(1, 0)
         best = {int(np.argmin(result.metrics["val_loss"][i])) for i in range(2)}
@@ -141,12 +141,12 @@ def test_resume_refuses_other_settings_saying_which(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("keep_last", [1, 2])
-def test_a_checkpoint_failing_its_checksum_is_skipped_with_a_warning(tmp_path, monkeypatch, keep_last):
+def test_acheckpoint_failing_its_checksum_is_skipped_with_a_warning(tmp_path, monkeypatch, keep_last):
     whole = fit(model(), epochs=4)
     path = tmp_path / "runs.db"
     real = interrupt_at(monkeypatch, 0, 2)
     with pytest.raises(KeyboardInterrupt):
-        fit(model(), epochs=4, recorder=StoreRecorder(path, keep_last=keep_last))
+        fit(model(), epochs=4, store=StoreRecorder(path, keep_last=keep_last))
     with sqlite3.connect(path) as db:  # flip one byte of the last checkpoint
         db.execute("UPDATE checkpoints SET data = CAST(? AS BLOB) WHERE epoch = 2",
                    (b"\x00" + bytes(db.execute("SELECT data FROM checkpoints WHERE epoch = 2").fetchone()[0])[1:],))
@@ -154,20 +154,20 @@ def test_a_checkpoint_failing_its_checksum_is_skipped_with_a_warning(tmp_path, m
     fallback = "its checkpoint at epoch 2" if keep_last == 2 else "epoch 1 \\(no earlier checkpoint is kept"
     with pytest.warns(StoreWarning, match=rf"run 1: checkpoint of group 0 at epoch 3: sha256 \w+ does not match the "
                                           rf"recorded \w+ .*; resuming group 0 from {fallback}"):
-        resumed = fit(model(), epochs=4, recorder=StoreRecorder(path, resume=1, keep_last=keep_last))
+        resumed = fit(model(), epochs=4, store=StoreRecorder(path, resume=1, keep_last=keep_last))
     assert same(resumed, whole)
 
 
 def test_unpack_refuses_a_bad_checksum_and_pickles():
-    sha, data = _checkpoint.pack([np.arange(3), np.ones((2, 2), np.float32)])
-    assert [a.tolist() for a in _checkpoint.unpack(data, sha)] == [[0, 1, 2], [[1, 1], [1, 1]]]
+    sha, data = checkpoint.pack([np.arange(3), np.ones((2, 2), np.float32)])
+    assert [a.tolist() for a in checkpoint.unpack(data, sha)] == [[0, 1, 2], [[1, 1], [1, 1]]]
     with pytest.raises(StoreError, match="does not match the recorded"):
-        _checkpoint.unpack(data[:-1] + b"x", sha)
+        checkpoint.unpack(data[:-1] + b"x", sha)
     buf = io.BytesIO()
     np.savez(buf, np.array([{"a": 1}], dtype=object))  # an object array is a pickle inside
     bad = buf.getvalue()
     with pytest.raises(StoreError, match="not a readable npz"):
-        _checkpoint.unpack(bad, hashlib.sha256(bad).hexdigest())
+        checkpoint.unpack(bad, hashlib.sha256(bad).hexdigest())
 
 
 # -- stores that cannot be used ---------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_two_writers_at_once_both_succeed_and_a_reader_sees_whole_epochs(tmp_pat
             rng = np.random.default_rng(run)
             for e in range(epochs):
                 rows = [(v, e, "loss", float(rng.normal())) for v in range(2)]
-                store.commit_epoch(run, 0, e, rows, _checkpoint.pack([rng.normal(size=(64, 256))]), [])
+                store.commit_epoch(run, 0, e, rows, checkpoint.pack([rng.normal(size=(64, 256))]), [])
             store.finish_run(run, "finished")
             store.close()
         except Exception as e:  # reported below: a thread's exception would be lost

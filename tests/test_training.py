@@ -362,7 +362,7 @@ def test_a_resumed_fit_is_bitwise_the_uninterrupted_one(data):
     def run(recorder):
         layerlab.backend.clear_session()
         model = compiled(mlp(layerlab.sweep([0.0, 0.5]), units=layerlab.sweep([8, 16])))
-        return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=7, verbose=0, recorder=recorder)
+        return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=7, verbose=0, store=recorder)
 
     full = MemoryRecorder()
     whole = run(full)
@@ -384,7 +384,7 @@ def test_an_interrupted_fit_tells_the_recorder(data):
 
     recorder = Stop()
     with pytest.raises(KeyboardInterrupt):
-        compiled(mlp()).fit(x, y, epochs=2, seed=0, verbose=0, recorder=recorder)
+        compiled(mlp()).fit(x, y, epochs=2, seed=0, verbose=0, store=recorder)
     assert recorder.status == "interrupted"
 
 
@@ -518,6 +518,6 @@ def test_a_group_too_big_for_the_cache_trains_as_several_programs(data, monkeypa
             super().start(**info)
 
     layerlab.backend.clear_session()
-    split = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=2, seed=0, repeats=3, verbose=0, recorder=Count())
+    split = compiled(mlp(layerlab.sweep([0.0, 0.5]))).fit(x, y, epochs=2, seed=0, repeats=3, verbose=0, store=Count())
     assert seen == [[0, 3], [1, 4], [2, 5]]  # variants of seeds 0, 1, 2; each with both rates
     np.testing.assert_allclose(split.metrics["loss"], whole.metrics["loss"], rtol=1e-5)

@@ -7,35 +7,25 @@ variant of a comparison trained at once, vectorised in compiled JAX programs.
 ...                              layers.Dense(128, activation="relu"),
 ...                              layers.Dropout(layerlab.sweep([0.0, 0.2, 0.4])),
 ...                              layers.Dense(10, activation="softmax")])
+
+The data flow, one package a stage (docs/architecture.md): study file / Python API -> models
+and sweeps -> variants and compile groups -> engine (one program per group) -> backends ->
+store -> analysis -> figures and report. This file only gathers the public names.
 """
-from layerlab import activations, backend, datasets, layers, nn  # noqa: F401
+from layerlab import activations, datasets, layers, losses, models, nn, optimizers, session  # noqa: F401
+from layerlab import session as backend  # noqa: F401  (Keras' name: layerlab.backend.clear_session())
+from layerlab._version import __version__  # noqa: F401
 from layerlab.errors import ConfigError, DatasetError, LayerlabError  # noqa: F401
-from layerlab.models import Sequential
+from layerlab.models import Sequential  # noqa: F401
+from layerlab.runs import load_model, load_run  # noqa: F401
 from layerlab.sweep import Sweep, sweep  # noqa: F401
-
-__version__ = "0.1.0"
-
-
-class _Models:
-    """`layerlab.models.Sequential`, as `tf.keras.models.Sequential`."""
-
-    Sequential = Sequential
-
-
-models = _Models()
-
-from layerlab import losses, optimizers  # noqa: E402,F401
-from layerlab.history import History, SweepResult  # noqa: E402,F401
+from layerlab.training import History, SweepResult, set_random_seed  # noqa: F401
 
 
 class _Utils:
     """`layerlab.utils.set_random_seed(1)`, as in Keras."""
 
-    @staticmethod
-    def set_random_seed(seed):
-        from layerlab.training import set_random_seed
-        set_random_seed(seed)
+    set_random_seed = staticmethod(set_random_seed)
 
 
 utils = _Utils()
-from layerlab.store import load_model, load_run  # noqa: E402,F401

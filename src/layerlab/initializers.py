@@ -55,3 +55,11 @@ def check(argument, name):
 
 def get(name):
     return INITIALIZERS[name]
+
+
+def serialize(identifier):
+    """The name a config records: 'he_normal' for 'he_normal' and initializers.he_normal alike
+    (None for a function that is not one of INITIALIZERS), as activations.serialize."""
+    if isinstance(identifier, str):
+        return check("initializer", identifier)
+    return next((name for name, fn in INITIALIZERS.items() if fn is identifier), None)

@@ -3,6 +3,11 @@
 With a softmax (or sigmoid) output and from_logits=False, the loss is computed from the
 pre-activation logits, as TensorFlow's Keras does: it is exact where log(softmax) would
 underflow. Otherwise probabilities are clipped to [1e-7, 1 - 1e-7] like Keras' epsilon.
+
+>>> serialize(SparseCategoricalCrossentropy())
+{'name': 'sparse_categorical_crossentropy', 'config': {'from_logits': False}}
+>>> deserialize({'name': 'binary_crossentropy', 'config': {'from_logits': True}})
+BinaryCrossentropy(from_logits=True)
 """
 import difflib
 
@@ -14,6 +19,8 @@ from layerlab.errors import ConfigError
 EPSILON = 1e-7
 UNKNOWN_LOSS = ("loss: expected one of {valid} or a layerlab.losses object; received {received!r}.{hint} "
                 "Pass e.g. loss='sparse_categorical_crossentropy' for integer labels.")
+UNKNOWN_LOSS_NAME = ("loss.name: expected one of {valid}; received {received!r}. "
+                     "Pass a dict written by layerlab.losses.serialize.")
 UNKNOWN_METRIC = ("metrics: expected a list of names from {valid}; received {received!r}. "
                   "Pass metrics=['accuracy'].")
 
@@ -40,6 +47,10 @@ class Loss:
 
     def get_config(self):
         return {"from_logits": self.from_logits}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"{type(self).__name__}(from_logits={self.from_logits})"
@@ -108,6 +119,19 @@ def get(identifier) -> Loss:
     close = difflib.get_close_matches(str(identifier), LOSSES, n=1)
     raise ConfigError(UNKNOWN_LOSS.format(valid=sorted(LOSSES), received=identifier,
                                           hint=f" Did you mean {close[0]!r}?" if close else ""))
+
+
+def serialize(loss: Loss) -> dict:
+    """{"name": "sparse_categorical_crossentropy", "config": {...}}: the form run stores keep."""
+    return {"name": loss.name, "config": loss.get_config()}
+
+
+def deserialize(config: dict) -> Loss:
+    """The inverse of serialize."""
+    name = config.get("name") if isinstance(config, dict) else config
+    if not isinstance(name, str) or name not in LOSSES:
+        raise ConfigError(UNKNOWN_LOSS_NAME.format(valid=sorted(LOSSES), received=name))
+    return LOSSES[name].from_config(config.get("config", {}))
 
 
 def check_metrics(metrics):

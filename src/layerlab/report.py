@@ -13,9 +13,10 @@ import pathlib
 
 import pandas as pd
 
-from layerlab import plots
-from layerlab.analysis import analyze
-from layerlab.findings import format_cell
+from layerlab import figures as drawing  # not `figures`: render_html takes a figures= argument
+from layerlab._version import __version__
+from layerlab.analysis import analyze, format_cell
+from layerlab.analysis.words import OVERFITTING
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -68,14 +69,12 @@ def results_frame(result) -> pd.DataFrame:
 
 def _figure_html(name, fig):
     caption = CAPTIONS.get(name, name)
-    return (f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{plots.png_base64(fig)}"/>'
+    return (f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{drawing.png_base64(fig)}"/>'
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
 def _analysis_html(analysis):
-    parts = ["<p>val_loss is the loss on the validation data, which the model never trains on. When it "
-             "rises while the training loss keeps falling, the model is learning its training data by "
-             "heart instead of the task: it overfits.</p>",
+    parts = [f"<p>{esc(OVERFITTING)}</p>",
              f'<p class="recommendation">{esc(analysis.recommendation)}</p>',
              "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in analysis.findings
                               if s != str(analysis.recommendation)) + "</ul>"]
@@ -109,12 +108,11 @@ def render_html(result, analysis=None, *, title, study_text=None, summary_text=N
     (shown verbatim). summary_text: model.summary()'s text. figures: {name: matplotlib Figure}
     (default: the overview and the four learning curves, with `ylims` such as ARTICLE_YLIM).
     """
-    from layerlab import __version__
     if analysis is None and "val_loss" in result.metrics:
         analysis = analyze(result)
     if figures is None:
-        names = ["overview"] + [m for m in plots.METRICS if m in result.metrics]
-        figures = plots.figures(result, names, ylims)
+        names = ["overview"] + [m for m in drawing.METRICS if m in result.metrics]
+        figures = drawing.figures(result, names, ylims)
     epochs = next(iter(result.metrics.values())).shape[1]
     swept = "; ".join(f"{k}: " + ", ".join(dict.fromkeys(str(v[k]) for v in result.variants))
                       for k in result.swept)

@@ -32,7 +32,9 @@ def kind(location: str) -> str:
     return "optimizer" if location.startswith("optimizer.") else "layer"
 
 
-def is_static(location, model, optimizer) -> bool:
+def is_static(location, model, optimizer=None) -> bool:
+    """Whether a setting changes shapes or code (a compile group of its own), or is a number each
+    variant carries inside one program. The one place that decides it."""
     k = kind(location)
     if k == "fit":
         return location == "batch_size"
@@ -76,7 +78,7 @@ def variants(sweeps, combinations, seed, batch_size) -> list[dict]:
     return out
 
 
-class Group(NamedTuple):
+class CompileGroup(NamedTuple):
     """Variants that share one compiled program."""
 
     index: int
@@ -97,7 +99,7 @@ class Group(NamedTuple):
 PROGRAM_STATE_BYTES = 8 << 20
 
 
-def groups(model, optimizer, variant_list, sweeps, batch_size, independent, in_shape=None) -> list[Group]:
+def groups(model, optimizer, variant_list, sweeps, batch_size, independent, in_shape=None) -> list[CompileGroup]:
     static = [k for k in sweeps if is_static(k, model, optimizer)]
     by_signature = {}
     for i, v in enumerate(variant_list):
@@ -114,7 +116,7 @@ def groups(model, optimizer, variant_list, sweeps, batch_size, independent, in_s
             per_program = max(1, min(len(streams), PROGRAM_STATE_BYTES // max(1, state_bytes * len(streams[0]))))
         for start in range(0, len(streams), per_program):
             part = streams[start:start + per_program]
-            out.append(Group(len(out), signature, sorted(i for s in part for i in s), group_model, group_opt,
+            out.append(CompileGroup(len(out), signature, sorted(i for s in part for i in s), group_model, group_opt,
                              first.get("batch_size", batch_size), part, label))
     return out
 

@@ -1,12 +1,5 @@
 """Where fit() trains its compile groups: here, on this machine's cores (the default), or on Ray.
-
-    model.fit(x, y, epochs=5, backend=layerlab.backends.Local(workers=1))     # one group at a time
-    model.fit(x, y, epochs=5, backend="ray")                                  # Ray here, or $RAY_ADDRESS
-    model.fit(x, y, epochs=5, backend=layerlab.backends.Ray(address="auto"))  # a running cluster
-
-Either way the recorder (the run store) gets every epoch as it finishes, and a variant's result
-does not depend on the backend: a run trained on one can be resumed on the other.
-"""
+See layerlab.backends.base for the contract every backend keeps."""
 from layerlab.errors import ConfigError
 
 from .local import Local
@@ -21,13 +14,11 @@ __all__ = ["BACKENDS", "BackendWarning", "Local", "Ray", "RayNotInstalled", "get
 
 
 def get(backend):
-    """A Local or a Ray backend (layerlab.training calls its train())."""
+    """A Local or a Ray backend from fit's `backend=` (None, 'local', 'ray' or an instance)."""
     if backend is None or (isinstance(backend, str) and backend == "local"):
         return Local()
-    if isinstance(backend, Local):
+    if isinstance(backend, (Local, Ray)):
         return backend
     if isinstance(backend, str) and backend == "ray":
         return Ray()
-    if isinstance(backend, Ray):
-        return backend
     raise ConfigError(BAD_BACKEND.format(valid=list(BACKENDS), received=backend))

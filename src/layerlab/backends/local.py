@@ -25,7 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from layerlab.engine import run_epoch
 from layerlab.errors import ConfigError
+
+from .base import EpochDone, Joined, slices
 
 BAD_WORKERS = ("Local: workers: expected an int >= 1 or None (one per core); received {received!r}. "
                "Pass e.g. workers=2.")
@@ -77,8 +80,9 @@ class Local:
         return f"Local(workers={self.workers!r})"
 
     def train(self, groups, make_job, device):
-        """Trains every group; make_job(group) builds its job (layerlab.training._GroupJob), as
-        late as possible so that only the running groups hold state. device: the data."""
+        """Trains every group; make_job(group) builds its job (see layerlab.backends.base), as
+        late as possible so that only the running groups hold state. device: the data, as
+        engine.device_data gives it."""
         workers = self.workers or default_workers()
         waiting, running, done = list(groups), [], queue.Queue()
         stop, turn = threading.Event(), threading.Condition()
@@ -101,13 +105,13 @@ class Local:
                     continue
                 while True:  # timeouts let Ctrl-C through
                     try:
-                        s, e, row, leaves, seconds = done.get(timeout=0.5)
+                        epoch = done.get(timeout=0.5)
                         break
                     except queue.Empty:
                         continue
-                if isinstance(row, BaseException):
-                    raise row
-                s.group.received(s, e, row, leaves, seconds)  # records: the slices go on meanwhile
+                if isinstance(epoch.row, BaseException):
+                    raise epoch.row
+                epoch.slice.group.received(epoch)  # records: the slices go on meanwhile
                 with turn:
                     turn.notify_all()
                 running = [g for g in running if g.next < g.job.epochs]
@@ -118,43 +122,6 @@ class Local:
             with turn:
                 turn.notify_all()
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-def slices(n, k):
-    """k contiguous [a, b) ranges of n streams (or variants), as equal as can be:
-    slices(5, 2) == [(0, 2), (2, 5)]. The Ray backend cuts its groups with it too."""
-    edges = [i * n // k for i in range(k + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(k)]
-
-
-class Joined:
-    """A group trained as slices: keeps each slice's epochs until every slice has one, then hands
-    the group's whole epoch to its job (metrics, recorder, progress) and after the last finishes
-    it. Both backends use it. `axis`: 0 for slices of streams, 1 for slices of one stream's
-    variants; subclasses set `slices` (each with an `index`) and define finish(leaves)."""
-
-    def __init__(self, job, axis):
-        self.job, self.axis, self.next, self.pending = job, axis, job.done, {}  # pending: epoch -> {index: part}
-
-    def received(self, s, e, row, leaves, seconds):
-        """Keeps slice s's epoch e (row: metric -> array over its variants; leaves: its state as
-        numpy, or None); hands on every epoch that all slices have now reached."""
-        self.pending.setdefault(e, {})[s.index] = (row, leaves, seconds)
-        while len(self.pending.get(self.next, ())) == len(self.slices):
-            parts = [self.pending[self.next][i] for i in range(len(self.slices))]
-            del self.pending[self.next]
-            row = {k: np.concatenate([p[0][k] for p in parts], axis=self.axis).reshape(-1) for k in parts[0][0]}
-            state = self.join([p[1] for p in parts])
-            self.job.epoch_end(self.next, row, lambda state=state: state, max(p[2] for p in parts))
-            self.next += 1
-            if self.next == self.job.epochs:
-                self.finish(state)
-
-    def join(self, leaves):
-        """The group's state leaves from its slices' (None where the slices sent none)."""
-        if leaves[0] is None or len(leaves) == 1:
-            return leaves[0]
-        return [np.concatenate(a, axis=self.axis) for a in zip(*leaves)]
 
 
 class _Running(Joined):
@@ -191,10 +158,9 @@ class _Slice:
         self.state, self.hp, self.keys = state, hp, keys
 
     def train(self, device, done, stop, turn):
-        """Trains the group's remaining epochs, putting (self, epoch, row, leaves, seconds) on
-        `done` after each (an exception in place of the row if one is raised)."""
-        from layerlab.training import run_epoch
-        job, copy = self.job, self.job.recorder is not None
+        """Trains the group's remaining epochs, putting an EpochDone on `done` after each (with
+        the exception in place of the row if one is raised)."""
+        job, copy = self.job, self.job.recording
         try:
             for e in range(job.done, job.epochs):
                 with turn:
@@ -202,9 +168,9 @@ class _Slice:
                 if stop.is_set():
                     return
                 self.state, row, seconds = run_epoch(job.program, self.state, self.hp, self.keys, job.offset + e,
-                                                     device, job.run.names)
+                                                     device, job.names)
                 # The next epoch donates this state's buffers: a recorder gets a copy.
                 leaves = [np.array(a) for a in jax.tree.leaves(self.state)] if copy else None
-                done.put((self, e, row, leaves, seconds))
+                done.put(EpochDone(self, e, row, leaves, seconds))
         except BaseException as error:  # handed to the main thread, which raises it
-            done.put((self, None, error, None, None))
+            done.put(EpochDone(self, None, error, None, None))

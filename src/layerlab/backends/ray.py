@@ -22,9 +22,11 @@ import warnings
 
 import numpy as np
 
+from layerlab import engine, losses, optimizers
+from layerlab._version import __version__
 from layerlab.errors import BackendWarning, ConfigError, LayerlabError
 
-from .local import Joined, slices
+from .base import EpochDone, Joined, slices
 from .ray_worker import train_slice
 
 NOT_INSTALLED = ("backend: 'ray' needs Ray, which is not installed here; received backend='ray'. "
@@ -94,7 +96,7 @@ class Ray:
 
     # -- fit's side -------------------------------------------------------------------------------
     def train(self, jobs, data):
-        """Trains every job (a layerlab.training._GroupJob) on the cluster; `data` is
+        """Trains every job (see layerlab.backends.base) on the cluster; `data` is
         (x, y, x_val, y_val). Returns when every group has recorded its last epoch."""
         ray = _import_ray()
         if not ray.is_initialized():
@@ -246,7 +248,7 @@ class _Driver:
                 self.active[id(gen)] = s
                 self.backend.workers[(s.group.job.group.index, s.index)] = pid
                 s.next, s.leaves = epoch + 1, leaves
-                s.group.received(s, epoch, row, leaves, seconds)
+                s.group.received(EpochDone(s, epoch, row, leaves, seconds))
 
     def lost(self, s, error):
         backend, g = self.backend, s.group.job.group.index
@@ -282,13 +284,10 @@ def _lost_errors(ray):
 
 def _spec(job):
     """What a worker needs to rebuild the group's program: JSON configs and the fit settings."""
-    import layerlab
-    from layerlab import training
     group, program = job.group, job.program
     return {"model": group.model.get_config(), "trainable": [layer.trainable for layer in group.model.layers],
-            "optimizer": {"class_name": type(group.optimizer).__name__, "config": group.optimizer.get_config()},
-            "loss": {"name": program.loss.name, "config": program.loss.get_config()},
+            "optimizer": optimizers.serialize(group.optimizer), "loss": losses.serialize(program.loss),
             "in_shape": list(program.in_shape), "batch_size": program.batch_size, "shuffle": program.shuffle,
-            "validate": program.validate, "names": list(job.run.names), "version": layerlab.__version__,
-            "structure": training._structure(group.model, group.optimizer, program.loss, program.in_shape,
-                                             program.batch_size, program.shuffle, program.validate)}
+            "validate": program.validate, "names": list(job.names), "version": __version__,
+            "structure": engine.structure(group.model, group.optimizer, program.loss, program.in_shape,
+                                          program.batch_size, program.shuffle, program.validate)}

@@ -2,13 +2,15 @@
 
 Everything a task receives is plain data (JSON configs, numpy arrays, object refs), so the
 worker rebuilds the model and its program itself; the program is compiled once per worker
-process and structure (layerlab.training's program cache), the data fetched once per worker.
+process and structure (layerlab.engine's program cache), the data fetched once per worker.
 """
 import os
 
 import numpy as np
 
+from layerlab import engine, losses, optimizers
 from layerlab.errors import ConfigError
+from layerlab.layers import Stack
 
 WRONG_STRUCTURE = ("Ray worker: the model rebuilt from its config compiles differently from the driver's "
                    "({received} vs {expected}); expected the same layerlab on every node. Install the "
@@ -25,7 +27,6 @@ def train_slice(spec, hp, keys, data, epochs, offset, leaves):
     import jax
     import jax.numpy as jnp
 
-    from layerlab import training
     program = _program(spec)
     device = _device_data(data)
     hp, keys = jax.tree.map(jnp.asarray, hp), jax.tree.map(jnp.asarray, keys)
@@ -35,35 +36,30 @@ def train_slice(spec, hp, keys, data, epochs, offset, leaves):
         treedef = jax.tree.structure(jax.eval_shape(program.init, keys, hp))
         state = jax.tree.unflatten(treedef, [jnp.asarray(a) for a in leaves])
     pid = os.getpid()
-    for e, row, state, seconds in training.epochs_of(program, state, hp, keys, offset, range(*epochs), device,
-                                                     spec["names"]):
+    for e, row, state, seconds in engine.epochs_of(program, state, hp, keys, offset, range(*epochs), device,
+                                                   spec["names"]):
         yield e, row, [np.array(a) for a in jax.tree.leaves(state)], pid, seconds
 
 
 def _program(spec):
-    from layerlab import losses, optimizers, training
-    from layerlab.models import Sequential
-    model = Sequential.from_config(spec["model"])
+    model = Stack.from_config(spec["model"])
     for layer, trainable in zip(model.layers, spec["trainable"]):
         layer.trainable = trainable
-    optimizer = optimizers.OPTIMIZERS[spec["optimizer"]["class_name"].lower()].from_config(spec["optimizer"]["config"])
-    loss = losses.LOSSES[spec["loss"]["name"]](**spec["loss"]["config"])
-    args = (model, optimizer, loss, tuple(spec["in_shape"]), spec["batch_size"], spec["shuffle"], spec["validate"])
-    structure = training._structure(*args)
+    args = (model, optimizers.deserialize(spec["optimizer"]), losses.deserialize(spec["loss"]),
+            tuple(spec["in_shape"]), spec["batch_size"], spec["shuffle"], spec["validate"])
+    structure = engine.structure(*args)
     if structure != spec["structure"]:
         raise ConfigError(WRONG_STRUCTURE.format(received=structure[:60], expected=spec["structure"][:60],
                                                  version=spec["version"]))
-    return training._program(*args)  # compiled once per worker process and structure
+    return engine.program(*args)  # compiled once per worker process and structure
 
 
 def _device_data(refs):
     import ray
 
-    from layerlab import engine
     key = tuple(None if r is None else r.hex() for r in refs)
     if key not in _DATA:
         _DATA.clear()
         x, y, x_val, y_val = [None if r is None else np.array(ray.get(r)) for r in refs]
-        _DATA[key] = engine.to_device_data(x, y) + (engine.to_device_data(x_val, y_val) if x_val is not None
-                                                    else (None, None))
+        _DATA[key] = engine.device_data(x, y, x_val, y_val)
     return _DATA[key]

@@ -14,7 +14,7 @@ import numpy as np
 
 from layerlab.errors import DatasetError, LayerlabError
 
-from . import _download, _locate, _read, _verify
+from . import _cache, _download, _locate, _read, _verify
 from ._registry import REGISTRY, DatasetSpec
 
 NOT_FOUND = (
@@ -71,7 +71,7 @@ def _download_or_raise(spec: DatasetSpec, searched: list[str]) -> _locate.Found:
                 env=_download.ENV_OFFLINE, value=os.environ[_download.ENV_OFFLINE]
             )
         )
-    folder = _locate.cache_dir(spec)
+    folder = _cache.cache_dir(spec)
     try:
         _download.fetch(spec, folder)
     except DatasetError as e:
@@ -113,7 +113,7 @@ def describe(data_dir=None, *, verify: bool = True) -> list[dict]:
             if found is None:
                 entry["detail"] = (
                     "not found; downloading is off" if _download.offline()
-                    else f"not found; load_data() will download it into {_locate.cache_dir(spec)}"
+                    else f"not found; load_data() will download it into {_cache.cache_dir(spec)}"
                 )
             else:
                 entry.update(source=found.source, paths=[str(p) for p in found.paths])

@@ -3,7 +3,7 @@
 Order (first complete copy wins):
     1. path=      Keras' argument: an .npz file (relative: to the working dir, then Keras' cache)
     2. data_dir=  a folder holding the four files directly, or holding <dirname>/
-    3. $LAYERLAB_DATA/<dirname>/
+    3. $LAYERLAB_DATA/<dirname>/ (relative: to the working folder at the time of the search)
     4. layerlab's cache: $XDG_CACHE_HOME/layerlab/<dirname>/ (default ~/.cache/layerlab/...)
     5. Keras' cache: ~/.keras/datasets/ ($KERAS_HOME honoured): mnist.npz, fashion-mnist/*.gz
     6. Debian's /usr/share/datasets/<dirname>/ (apt-get install dataset-fashion-mnist)
@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 from layerlab.errors import ConfigError, DatasetError
 
+from ._cache import cache_dir
 from ._registry import DatasetSpec
-from ._verify import cache_root
 
 # Module-level so tests can point them at temporary folders.
 DEBIAN_ROOT = Path("/usr/share/datasets")
@@ -51,11 +51,6 @@ class Found(NamedTuple):
     source: str  # which place: "path=", "data_dir=", "$LAYERLAB_DATA", "layerlab cache", ...
     kind: str  # "idx" (four IDX files) or "npz" (one Keras-style archive)
     paths: tuple[Path, ...]  # the four files in spec.files' order, or the one .npz
-
-
-def cache_dir(spec: DatasetSpec) -> Path:
-    """Where layerlab keeps (and downloads) `spec`'s files."""
-    return cache_root() / spec.dirname
 
 
 def keras_root() -> Path:
@@ -116,7 +111,8 @@ def search(
         places += [("data_dir=", data_dir, True), ("data_dir=", data_dir / spec.dirname, True)]
     env = os.environ.get(ENV_DATA, "")
     if env:
-        places.append((f"${ENV_DATA}", Path(env).expanduser() / spec.dirname, True))
+        # Relative: to the working folder now; absolute here, so notes name the folder looked in.
+        places.append((f"${ENV_DATA}", Path(env).expanduser().absolute() / spec.dirname, True))
     else:
         searched.append(f"${ENV_DATA}: not set")
     places += [

@@ -3,8 +3,9 @@
 Hashing MNIST's 55 MB on each load costs a noticeable fraction of a second, and the data folders
 may be read-only (shared/, /usr/share), so no sidecar is written next to the data. Instead:
 - an in-process memo keyed by (kind, absolute path, size, mtime_ns), and
-- a JSON memo in layerlab's cache, `<cache>/verified.json`, with the same key, so a new process
-  skips the hash too. Writing it is best effort: a read-only home only costs the speed-up.
+- a JSON memo in layerlab's cache (see _cache), `<cache>/verified.json`, with the same key, so
+  a new process skips the hash too. Writing it is best effort: a read-only home only costs the
+  speed-up.
 What is stored is the digest that was computed, not a verdict, so a changed registry (or a test
 that patches it) is still checked against the real bytes. A file rewritten with the same size
 and the same nanosecond mtime would fool the memo; that takes intent, not accident.
@@ -18,20 +19,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ._cache import cache_root
+
 MEMO_NAME = "verified.json"
 _MEMO: dict[tuple[str, str, int, int], str] = {}
-
-
-def cache_root() -> Path:
-    """layerlab's cache folder: $XDG_CACHE_HOME/layerlab, else ~/.cache/layerlab.
-
-    >>> cache_root().name
-    'layerlab'
-    """
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says relative values are invalid and must be ignored.
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "layerlab"
 
 
 def digest(path: Path, kind: str, compute: Callable[[], str]) -> str:

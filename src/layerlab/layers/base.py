@@ -14,12 +14,17 @@ variant its own value as a traced array without recompiling.
 """
 import json
 
-from layerlab import backend
+from layerlab import session
+from layerlab._json import plain
 from layerlab.errors import ConfigError
-from layerlab.sweep import Sweep, _plain, from_config as sweep_from_config
+from layerlab.sweep import Sweep, from_config as sweep_from_config
 
 BAD_INPUT_SHAPE = ("{layer}: input_shape: expected a tuple of positive ints for one sample, "
                    "e.g. (28, 28); received {received!r}. Give the shape without the batch axis.")
+NOT_JSON = ("get_config: expected JSON-serialisable arguments; received {received!r}. "
+            "Use a named activation or initializer instead of a custom object.")
+UNKNOWN_KWARG = ("{layer}: {arg}: not a keyword argument this layer takes; received {arg}={received!r}. "
+                 "Remove it or check its spelling.")
 BAD_NAME = ("{layer}: name: expected a non-empty string; received {received!r}. "
             "Pass a string or leave name out for an automatic one.")
 
@@ -34,13 +39,12 @@ class Layer:
         unknown = set(kwargs) - {"dtype", "trainable"}
         if unknown:
             arg = sorted(unknown)[0]
-            raise ConfigError(f"{type(self).__name__}: {arg}: not a keyword argument this layer "
-                              f"takes; received {arg}={kwargs[arg]!r}. Remove it or check its spelling.")
+            raise ConfigError(UNKNOWN_KWARG.format(layer=type(self).__name__, arg=arg, received=kwargs[arg]))
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(BAD_NAME.format(layer=type(self).__name__, received=name))
         if input_shape is not None:
             input_shape = _check_shape(type(self).__name__, input_shape)
-        self.name = name if name is not None else backend.unique_name(backend.snake_case(type(self).__name__))
+        self.name = name if name is not None else session.unique_name(session.snake_case(type(self).__name__))
         self.input_shape = input_shape
         self.trainable = kwargs.get("trainable", True)
 
@@ -94,7 +98,7 @@ class Layer:
     def get_config(self) -> dict:
         config = {"name": self.name}
         for k, v in self._config_args().items():
-            config[k] = v.to_config() if isinstance(v, Sweep) else _jsonable(v)
+            config[k] = v.to_config() if isinstance(v, Sweep) else _config_value(v)
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
         if not self.trainable:  # Keras writes it always; layerlab only when it is not the default
@@ -119,15 +123,13 @@ class Layer:
         return f"{type(self).__name__}({args}{', ' if args else ''}name={self.name!r})"
 
 
-def _jsonable(v):
-    if isinstance(v, tuple):
-        return list(v)
-    v = _plain(v)  # np.float32(0.2) -> 0.2: numpy scalars pass validation, so configs take them
+def _config_value(v):
+    """v as JSON (np.float32(0.2) -> 0.2: numpy scalars pass validation, so configs take them)."""
+    v = plain(v)
     try:
         json.dumps(v)
     except TypeError:
-        raise ConfigError(f"get_config: expected JSON-serialisable arguments; received {v!r}. "
-                          "Use a named activation or initializer instead of a custom object.") from None
+        raise ConfigError(NOT_JSON.format(received=v)) from None
     return v
 
 

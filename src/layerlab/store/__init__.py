@@ -3,17 +3,17 @@
     >>> import layerlab
     >>> result = model.fit(x, y, epochs=5, store="layerlab-runs/layerlab.db")   # doctest: +SKIP
     >>> layerlab.load_run(result.run_id, store="layerlab-runs/layerlab.db")      # doctest: +SKIP
-    >>> layerlab.load_model(result.run_id, 2, store="layerlab-runs/layerlab.db") # doctest: +SKIP
 
 The default store is ./layerlab-runs/layerlab.db, or $LAYERLAB_STORE. The store is the only
 part of layerlab that speaks SQL (_schema: tables and migrations; _db: reads and writes);
-_recorder turns fit()'s recorder hooks into commits, _load turns runs back into objects.
+_recorder turns fit()'s recorder hooks (layerlab.recording) into commits. It keeps records
+(rows, JSON specs, checkpoint bytes); layerlab.runs turns them back into models and results.
 Checkpoints are .npz bytes with a SHA-256 (never pickle); configs are JSON.
 """
+from . import checkpoint
 from ._db import DEFAULT_PATH, ENV_STORE, Store, default_path
-from ._load import load_model, load_run, model_for
-from ._recorder import StoreRecorder, data_checksum, process_alive
+from ._recorder import StoreRecorder, data_checksum, process_alive, run_status, script_name
 from ._schema import SCHEMA_VERSION
 
-__all__ = ["DEFAULT_PATH", "ENV_STORE", "SCHEMA_VERSION", "Store", "StoreRecorder", "data_checksum",
-           "default_path", "load_model", "load_run", "model_for", "process_alive"]
+__all__ = ["DEFAULT_PATH", "ENV_STORE", "SCHEMA_VERSION", "Store", "StoreRecorder", "checkpoint", "data_checksum",
+           "default_path", "process_alive", "run_status", "script_name"]

@@ -1,4 +1,4 @@
-"""StoreRecorder: fit()'s recorder protocol (see layerlab.training.fit) writing into a Store.
+"""StoreRecorder: fit()'s recorder protocol (layerlab.recording) writing into a Store.
 
 One run row per fit, one variant row per variant; after every epoch of a compile group, that
 group's history rows and its state (params, optimizer state) as a checkpoint, committed together.
@@ -16,9 +16,12 @@ import warnings
 
 import numpy as np
 
+from layerlab import losses, optimizers
+from layerlab._version import __version__
 from layerlab.errors import ConfigError, StoreError, StoreWarning
+from layerlab.recording import FRESH, Resumed
 
-from . import _checkpoint
+from . import checkpoint
 from ._db import Store
 
 STILL_RUNNING = ("resume: run {run} is still being written by process {pid} on {host}; expected a "
@@ -52,7 +55,7 @@ class StoreRecorder:
         self._orders, self._failure = {}, None
 
     # -- the recorder protocol ------------------------------------------------------------------
-    def start(self, *, model, variants, groups, fit_args, metric_names):
+    def start(self, *, model, variants, groups, fit_args, metric_names, name=None):
         self.names = list(metric_names)
         spec = run_spec(model, groups, fit_args, metric_names, self._input_shape(model),
                         self.study["resolved"] if self.study else None)
@@ -61,7 +64,7 @@ class StoreRecorder:
         if self.resume is None:
             group_of = {i: g for g, indices in enumerate(groups) for i in indices}
             self.run_id = self.store.create_run(dict(
-                study=self.study["path"] if self.study else f"model.fit({model.name})",
+                study=self.study["path"] if self.study else (name or script_name()),
                 study_text=self.study["text"] if self.study else None, spec=json.dumps(spec),
                 spec_sha256=spec_sha, dataset=name, dataset_sha256=data_sha, epochs=fit_args["epochs"],
                 pid=os.getpid(), host=socket.gethostname(), **provenance()),
@@ -80,16 +83,16 @@ class StoreRecorder:
         if self.announce:
             self.announce(self)
 
-    def group_start(self, group, order):
+    def group_start(self, group, order) -> Resumed:
         self._orders[group] = [int(i) for i in order]
         self.store.set_positions(self.run_id, group, self._orders[group])
         if self.resume is None:
-            return 0, None, None
+            return FRESH
         problems = []
         for ck in self.store.checkpoints(self.run_id, group):
             try:
                 data = self.store.checkpoint_data(self.run_id, group, ck["epoch"])
-                leaves = _checkpoint.unpack(data, ck["sha256"], group, ck["epoch"])
+                leaves = checkpoint.unpack(data, ck["sha256"], group, ck["epoch"])
             except StoreError as e:
                 problems.append(str(e))
                 continue
@@ -101,19 +104,19 @@ class StoreRecorder:
             if problems:
                 warnings.warn(FALLBACK.format(run=self.run_id, problems="; ".join(problems), group=group,
                                               start=f"its checkpoint at epoch {done}"), StoreWarning, stacklevel=2)
-            return done, leaves, history
+            return Resumed(done, leaves, history)
         if problems:
             warnings.warn(FALLBACK.format(run=self.run_id, problems="; ".join(problems), group=group,
                                           start="epoch 1 (no earlier checkpoint is kept; the result is the "
                                                 "same, it only takes longer)"), StoreWarning, stacklevel=2)
-        return 0, None, None
+        return FRESH
 
     def epoch_end(self, group, epoch, row, state):
         order = self._orders[group]
         rows = [(v, epoch, name, _real(row[name][j])) for name in self.names for j, v in enumerate(order)]
         diverged = [v for j, v in enumerate(order) if not np.isfinite(row["loss"][j])]
         try:
-            self.store.commit_epoch(self.run_id, group, epoch, rows, _checkpoint.pack(state()), diverged,
+            self.store.commit_epoch(self.run_id, group, epoch, rows, checkpoint.pack(state()), diverged,
                                     keep_best=self.keep_best and "val_loss" in self.names, keep_last=self.keep_last)
         except StoreError as e:
             self._failure = e
@@ -168,8 +171,8 @@ def run_spec(model, groups, fit_args, metric_names, input_shape, study):
     """What a run needs to be rebuilt: the model's config, compile and fit settings (JSON)."""
     c = model.compiled
     return {"model": model.get_config(), "input_shape": input_shape,
-            "compile": {"optimizer": {"class_name": type(c.optimizer).__name__, "config": c.optimizer.get_config()},
-                        "loss": {"name": c.loss.name, "config": c.loss.get_config()}, "metrics": list(c.metrics)},
+            "compile": {"optimizer": optimizers.serialize(c.optimizer), "loss": losses.serialize(c.loss),
+                        "metrics": list(c.metrics)},
             "fit": dict(fit_args), "metrics": list(metric_names), "groups": [list(map(int, g)) for g in groups],
             "study": study}
 
@@ -185,15 +188,23 @@ def data_checksum(data) -> str:
     return h.hexdigest()
 
 
+def script_name() -> str:
+    """What a run started from Python is called: the script that runs (its absolute path, as a
+    study file's), 'notebook' in Jupyter, else 'python'."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path and not os.path.basename(path).startswith("ipykernel"):
+        return os.path.abspath(path)
+    return "notebook" if "ipykernel" in sys.modules else "python"
+
+
 def provenance() -> dict:
     import jax
-
-    import layerlab
     try:
         device = jax.devices()[0].device_kind
     except RuntimeError:
         device = "unknown device"
-    return {"layerlab_version": layerlab.__version__, "jax_version": jax.__version__,
+    return {"layerlab_version": __version__, "jax_version": jax.__version__,
             "python_version": platform.python_version(),
             "machine": f"{platform.node()}: {platform.system()} {platform.machine()}, "
                        f"{jax.default_backend()} ({device})"}
@@ -216,6 +227,13 @@ def process_alive(store, run) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def run_status(store, run) -> str:
+    """The recorded status, or 'stopped' for a 'running' run whose process is gone (killed or crashed)."""
+    if run["status"] == "running" and not process_alive(store, run):
+        return "stopped"
+    return run["status"]
 
 
 def _key(store, run_id):

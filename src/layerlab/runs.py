@@ -1,19 +1,31 @@
-"""Runs back out of a store: load_run() as a SweepResult, load_model() as a trained Sequential."""
-import jax
-import jax.numpy as jnp
+"""Runs back out of a store: load_run() as a SweepResult, load_model() as a trained Sequential.
+
+The store (layerlab.store) keeps records: rows, JSON specs and checkpoint bytes. This module,
+above the models and training, turns them back into the objects the Python API returns.
+"""
+import os
+from pathlib import Path
+
 import numpy as np
 
 from layerlab import engine, losses, optimizers
 from layerlab.errors import ConfigError, StoreError
-from layerlab.history import History, SweepResult
 from layerlab.models import Sequential
-
-from . import _checkpoint
-from ._db import Store
+from layerlab.store import Store, checkpoint
+from layerlab.training import History, SweepResult
 
 BAD_VARIANT = ("load_model: variant: expected an index from 0 to {last} of run {run}'s variants; "
                "received {received!r}. `layerlab show {run}` lists them.")
 BAD_WHICH = "load_model: which: expected 'last' or 'best'; received {received!r}. Pass which='best' or leave it out."
+NO_CHECKPOINT = ("store {path}: run {run} variant {variant}: no checkpoint yet; expected at least one recorded "
+                 "epoch. Resume the run to train it.")
+WRONG_STATE = ("store {path}: run {run}: the checkpoint of group {group} does not fit this model's state "
+               "({received} arrays); expected the state of the layerlab that wrote it. Load it with that "
+               "layerlab ({version}).")
+OTHER_STUDY = ("run: --resume {resume}: run {run} is of {recorded}; received study {received}. "
+               "Leave the study out to resume run {run}.")
+NOT_A_STUDY_RUN = ("run: --resume {resume}: run {run} was recorded by model.fit() from Python, not from a study "
+                   "file; expected a study run. Resume it with model.fit(..., store=..., resume={run}).")
 NO_BEST = ("load_model: run {run} variant {variant}: no checkpoint kept at its best val_loss (epoch {epoch}); "
            "expected one recorded with keep_best=True (`layerlab run --keep-best`). Use which='last'.")
 
@@ -86,9 +98,7 @@ def model_for(spec, settings) -> Sequential:
     layer_values = {k: x for k, x in settings.items() if "." in k and not k.startswith("optimizer.")}
     opt_values = {k: x for k, x in settings.items() if k.startswith("optimizer.")}
     compile_ = spec["compile"]
-    opt_class = optimizers.OPTIMIZERS[compile_["optimizer"]["class_name"].lower()]
-    opt = opt_class.from_config(compile_["optimizer"]["config"])
-    loss = losses.LOSSES[compile_["loss"]["name"]](**compile_["loss"]["config"])
+    opt, loss = optimizers.deserialize(compile_["optimizer"]), losses.deserialize(compile_["loss"])
     concrete = model.with_values(layer_values)
     concrete.compile(optimizer=opt.with_values(opt_values), loss=loss, metrics=compile_["metrics"] or None)
     if spec.get("input_shape"):
@@ -104,25 +114,19 @@ def _weights(store, run, variant, model, epoch=None):
         if not kept:
             raise StoreError(NO_BEST.format(run=run["id"], variant=variant["idx"], epoch=epoch + 1))
     if not kept or variant["position"] is None:
-        raise StoreError(f"store {store.path}: run {run['id']} variant {variant['idx']}: no checkpoint yet; "
-                         "expected at least one recorded epoch. Resume the run to train it.")
+        raise StoreError(NO_CHECKPOINT.format(path=store.path, run=run["id"], variant=variant["idx"]))
     ck = kept[0]
-    leaves = _checkpoint.unpack(store.checkpoint_data(run["id"], variant["grp"], ck["epoch"]), ck["sha256"],
-                                variant["grp"], ck["epoch"])
-    # The checkpoint holds the engine's state leaves, in its own layout: rebuild that state's
-    # structure from the engine (shapes only, nothing compiled) and ask it for the public params.
-    opt = model.compiled.optimizer
-    program = engine.Program(model, opt.transform(), model.compiled.loss, model.input_shape, 1)
-    hp = {"layers": [], "optimizer": {k: jax.ShapeDtypeStruct((1, 1), jnp.float32) for k in opt.hparams()}}
-    shapes = jax.eval_shape(program.init, engine.stream_keys(jnp.zeros((1, 2), jnp.uint32)), hp)
-    treedef = jax.tree.structure(shapes)
-    want = [s.shape[2:] for s in jax.tree.leaves(shapes)]
-    if [tuple(a.shape[2:]) for a in leaves] != [tuple(w) for w in want]:
-        raise StoreError(f"store {store.path}: run {run['id']}: the checkpoint of group {variant['grp']} does not "
-                         f"fit this model's state ({len(leaves)} arrays; expected {len(want)} shaped like "
-                         f"{want[:3]}...). Load it with the layerlab that wrote it ({run['layerlab_version']}).")
-    public = program.public_params(jax.tree.unflatten(treedef, leaves))
-    return jax.tree.map(lambda a: np.array(np.asarray(a).reshape((-1,) + a.shape[2:])[variant["position"]]), public)
+    leaves = checkpoint.unpack(store.checkpoint_data(run["id"], variant["grp"], ck["epoch"]), ck["sha256"],
+                               variant["grp"], ck["epoch"])
+    # The checkpoint holds the engine's state leaves in its own layout: the engine rebuilds that
+    # state's structure (shapes only, nothing compiled) and gives the public params.
+    public = engine.params_from_leaves(model, model.compiled.optimizer, model.compiled.loss, model.input_shape,
+                                       leaves)
+    if public is None:
+        raise StoreError(WRONG_STATE.format(path=store.path, run=run["id"], group=variant["grp"],
+                                            received=len(leaves), version=run["layerlab_version"]))
+    return [{k: np.array(np.asarray(a).reshape((-1,) + a.shape[2:])[variant["position"]]) for k, a in p.items()}
+            for p in public]
 
 
 class _LazyWeights:
@@ -157,3 +161,41 @@ class _Borrowed:
 
     def __exit__(self, *exc):
         return None
+
+
+def run_to_resume(store, resume, study=None):
+    """The run `layerlab run --resume` continues, or None to start a new one.
+
+    resume: a run id, or True for the latest run of `study` (a study file's path). A run given by
+    id must be a study run, and of `study` when one is given; ConfigError/StoreError say so."""
+    if resume is True:
+        return store.latest_run(str(Path(study).resolve()))
+    run = store.run(resume)
+    if study is not None and str(Path(study).resolve()) != run["study"]:
+        raise ConfigError(OTHER_STUDY.format(resume=resume, run=run["id"], recorded=display(run["study"]),
+                                             received=study))
+    if run["study_text"] is None:
+        raise StoreError(NOT_A_STUDY_RUN.format(resume=resume, run=run["id"]))
+    return run
+
+
+def summary_text(result):
+    """model.summary() of a recorded run's first compile group, rebuilt from the stored config;
+    None if that is not possible (a config this layerlab cannot rebuild)."""
+    spec, lines = result.run["spec"], []
+    try:
+        groups = spec.get("groups") or [[0]]
+        model_for(spec, result.variants[groups[0][0]]).summary(print_fn=lines.append)
+    except Exception:  # a report goes on without the model section
+        return None
+    if len(groups) > 1:
+        lines.insert(0, f"Compile group 1 of {len(groups)}")
+    return "\n".join(lines)
+
+
+def display(path):
+    """A run's name as a user reads it: a path relative to the working folder when inside it."""
+    try:
+        return os.path.relpath(path) if os.path.isabs(path) and not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        return path

@@ -1,5 +1,6 @@
-"""Checks of the arrays given to fit(), evaluate() and predict(): one line per mistake, naming
-the argument, what was expected, what was received and the fix."""
+"""Checks of what fit(), evaluate() and predict() are given (arrays, numbers, Keras arguments
+layerlab does not implement): one line per mistake, naming the argument, what was expected,
+what was received and the fix."""
 import numbers
 
 import numpy as np
@@ -25,6 +26,15 @@ NOT_NUMERIC = ("{method}: {arg}: expected a numeric array; received {received}. 
                "Convert it with numpy.asarray(..., dtype='float32').")
 BAD_VALIDATION = ("fit: validation_data: expected a tuple (x_val, y_val); received {received}. "
                   "Pass validation_data=(x_test, y_test).")
+UNSUPPORTED = ("{method}: {arg}: not supported by layerlab yet; received {arg}={received!r}. "
+               "Leave it at its default ({default!r}).")
+BAD_INT = ("{method}: {arg}: expected a positive int; received {received!r}. Pass e.g. {arg}={example}.")
+BAD_SEED = ("fit: seed: expected an int >= 0, a layerlab.sweep of them, or None; received {received!r}. "
+            "Pass e.g. seed=1.")
+BAD_SHUFFLE = ("fit: shuffle: expected True or False; received {received!r}. "
+               "layerlab reshuffles all samples every epoch (shuffle=True) or none (False).")
+BAD_VERBOSE = ("fit: verbose: expected 0, 1, 2 or 'auto'; received {received!r}. Pass verbose=0 to silence it.")
+NO_DATA = "fit: x, y: expected training data; received None. Pass model.fit(x_train, y_train)."
 BAD_SPLIT = ("fit: validation_split: expected a float in (0, 1) that leaves samples on both sides; "
              "received {received!r} for {n} samples. Pass e.g. validation_split=0.1.")
 
@@ -102,3 +112,46 @@ def validation(validation_data, validation_split, x, y, method="fit"):
         # Keras holds out the *last* fraction of the samples, before any shuffling.
         return x[:cut], y[:cut], x[cut:], y[cut:]
     return x, y, None, None
+
+
+def positive_int(method, arg, v, example):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+        raise ConfigError(BAD_INT.format(method=method, arg=arg, received=v, example=example))
+
+
+def check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(BAD_SEED.format(received=seed))
+
+
+def reject_unsupported(method, given):
+    """given: (argument, value, default) triples of Keras arguments layerlab does not implement."""
+    for arg, value, default in given:
+        if value is not default and not (default is not None and isinstance(value, type(default)) and value == default):
+            raise ConfigError(UNSUPPORTED.format(method=method, arg=arg, received=_short(value), default=default))
+
+
+def check_fit_args(shuffle, verbose, epochs, batch_sizes):
+    """fit's own settings; returns verbose with 'auto' resolved (1)."""
+    positive_int("fit", "epochs", epochs, 5)
+    if not isinstance(shuffle, bool):
+        raise ConfigError(BAD_SHUFFLE.format(received=shuffle))
+    verbose = 1 if verbose == "auto" else verbose
+    if verbose not in (0, 1, 2):
+        raise ConfigError(BAD_VERBOSE.format(received=verbose))
+    for b in batch_sizes:
+        positive_int("fit", "batch_size", b, 32)
+    return verbose
+
+
+def _short(value):
+    """A one-line stand-in for a value in a message: arrays by shape, long text cut."""
+    if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+        return _Shown(f"<array of shape {tuple(value.shape)}>")
+    text = repr(value)
+    return _Shown(text if len(text) <= 80 and "\n" not in text else f"<{type(value).__name__}>")
+
+
+class _Shown(str):
+    def __repr__(self):
+        return str(self)

@@ -7,7 +7,7 @@
   article's point shows: sigmoid's derivative is at most 0.25 and vanishes for |x| > 5, while
   ReLU's stays 1 for every positive input.
 
->>> from layerlab.activation_figures import draw_all
+>>> from layerlab.figures import draw_all
 >>> paths = draw_all("out/activations")      # doctest: +SKIP
 """
 import pathlib
@@ -19,8 +19,8 @@ from matplotlib import patheffects
 from matplotlib.figure import Figure
 
 from layerlab import activations
-from layerlab import plots  # also chooses Agg when there is no display
 from layerlab.errors import ConfigError
+from layerlab.figures.curves import Figures  # also chooses Agg when there is no display
 
 PRELU_ALPHA = 0.25  # PReLU learns its slope; 0.25 is He et al.'s (2015) starting value
 
@@ -154,7 +154,7 @@ def draw_all(out_dir, formats=("png", "svg"), dpi=120):
     """Writes every figure of `figures()` as `{name}.{format}` into out_dir; returns the paths."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return plots.Figures(figures()).save(out, formats, dpi)
+    return Figures(figures()).save(out, formats, dpi)
 
 
 __all__ = ["relu_figure", "sigmoid_figure", "softmax_figure", "derivative_figure", "derivatives_figure",

@@ -1,4 +1,4 @@
-"""The compiled engine: one jit-compiled program per compile group trains all its variants.
+"""One compiled program: a compile group's variants trained together, an epoch per call.
 
 Variants of a group are laid out on a grid (S, R): S *streams* (one per seed under common random
 numbers, one per variant with independent draws), each with R variants that share the stream's
@@ -12,7 +12,7 @@ chunk is a scan of its own), then the validation pass,
 with the data resident on the device and no Python per step. The epoch number is a traced
 argument, so the program compiles once per group.
 
-This is the only module that uses jax.lax.
+This is the only module of layerlab that uses jax.lax (an import-linter contract checks it).
 """
 from typing import NamedTuple
 
@@ -49,7 +49,7 @@ class Metrics(NamedTuple):
 def _to_storage(params):
     """The engine keeps 2-D kernels transposed, (units, in): the weight gradient dy^T @ x then
     lands in the stored layout, which saves a transposing copy per step (measured: about 13% of
-    a 5-variant MNIST epoch; benchmarks/README.md). Layers always see Keras' (in, units)."""
+    a 5-variant MNIST epoch; BENCHMARKS.md). Layers always see Keras' (in, units)."""
     return [{k: (jnp.swapaxes(v, -1, -2) if k == "kernel" and v.ndim >= 2 else v) for k, v in p.items()}
             for p in params]
 
@@ -211,7 +211,3 @@ class Program:
         return jax.vmap(jax.vmap(lambda p, h: self.model.apply(p, x, h, train=False),
                                  in_axes=(0, 0)))(params, hp["layers"])
 
-
-def to_device_data(x, y):
-    """x (already float32) and y on the device."""
-    return jnp.asarray(x), jnp.asarray(y)

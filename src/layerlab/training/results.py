@@ -1,6 +1,8 @@
 """What fit() returns: a Keras History for one model, a SweepResult for a comparison."""
 import numpy as np
 
+from layerlab import variants as variants_
+
 METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
@@ -51,11 +53,7 @@ class SweepResult:
 
     def label(self, i) -> str:
         """'rate=0.2' style label of variant i from the settings that differ."""
-        parts = []
-        for key in self.swept:
-            short = key.rsplit(".", 1)[-1]
-            parts.append(f"{short}={self.variants[i][key]}")
-        return ", ".join(parts) or f"variant {i}"
+        return variant_label(self.variants[i], self.swept, i)
 
     def model(self, i):
         """Variant i's trained model, ready for evaluate() and predict()."""
@@ -88,17 +86,18 @@ class SweepResult:
         """The learning curves as matplotlib Figures keyed by name; Jupyter shows them inline.
 
         which: a metric, 'overview' (2x2) or a list of them; default every recorded metric.
-        ylims: {metric: (low, high)}, e.g. layerlab.plots.ARTICLE_YLIM; default automatic.
+        ylims: {metric: (low, high)}, e.g. layerlab.figures.ARTICLE_YLIM; default automatic.
         band: with repeats, 'ci' (95% interval of the mean over seeds), 'sd' or None.
         """
-        from layerlab import plots
-        return plots.figures(self, which, ylims, band)
+        from layerlab import figures  # matplotlib only when a figure is asked for
+        return figures.figures(self, which, ylims, band)
 
-    def analyze(self, slope_after=20, tolerance=0.05, **options):
+    def analyze(self, *args, **options):
         """Best epoch, overfitting onset, slopes, a recommendation and, for the article's study,
-        its findings checked; see layerlab.analysis. print() it for words and a table."""
-        from layerlab.analysis import analyze
-        return analyze(self, slope_after=slope_after, tolerance=tolerance, **options)
+        its findings checked; options and defaults as layerlab.analysis.analyze. print() it for
+        words and a table."""
+        from layerlab import analysis
+        return analysis.analyze(self, *args, **options)
 
     def __repr__(self):
         lines = [f"SweepResult({len(self)} variants, {self.metrics['loss'].shape[1]} epochs)"]
@@ -106,3 +105,42 @@ class SweepResult:
             last = ", ".join(f"{k}={self.metrics[k][i, -1]:.4f}" for k in self.metrics)
             lines.append(f"  [{i}] {self.label(i)}: {last}")
         return "\n".join(lines)
+
+
+def variant_label(settings, swept, index=0) -> str:
+    """'rate=0.2, seed=3': the settings that differ between variants, by their short names."""
+    parts = [f"{key.rsplit('.', 1)[-1]}={settings[key]}" for key in swept]
+    return ", ".join(parts) or f"variant {index}"
+
+
+def build(model, run, variant_list, sweeps, in_shape, verbose, n_train, run_id):
+    """A History for a single model (trained in place), else a SweepResult."""
+    names, metrics = run.names, run.metrics
+    epochs = run.epochs
+    diverged = []
+    for i in range(len(variant_list)):
+        bad = np.flatnonzero(~np.isfinite(metrics["loss"][i]))
+        diverged.append(int(bad[0]) + 1 if bad.size else None)
+    params = [{"verbose": verbose, "epochs": epochs, "steps": -(-n_train // run.group_of[i].batch_size),
+               "batch_size": run.group_of[i].batch_size, "seed": variant_list[i]["seed"]}
+              for i in range(len(variant_list))]
+    if not sweeps:
+        model.params = run.trained[0]
+        model._built_shape = model._built_shape or in_shape
+        history = History({k: [float(v) for v in metrics[k][0]] for k in names}, list(range(epochs)),
+                          params[0], model=model, diverged_at=diverged[0])
+        model.history = history
+        history.run_id = run_id
+        return history
+
+    def template(i):
+        layer_values = {k: v for k, v in variant_list[i].items() if variants_.kind(k) == "layer"}
+        concrete = run.group_of[i].model.with_values(layer_values)
+        concrete._built_shape = in_shape
+        concrete.compiled = model.compiled
+        concrete._train_state = None
+        return concrete
+
+    result = SweepResult(variant_list, metrics, run.trained, template, diverged, params, list(sweeps))
+    result.run_id = run_id
+    return result

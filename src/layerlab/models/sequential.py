@@ -14,10 +14,14 @@ from collections.abc import Iterable
 import jax
 import numpy as np
 
-from layerlab import backend
+from layerlab import session, training, variants
 from layerlab.errors import ConfigError
-from layerlab.layers import LAYERS, InputLayer, Layer
-from layerlab.summary import summary_lines
+from layerlab.layers import InputLayer, Layer, Stack
+from layerlab.layers.base import _check_shape
+from layerlab.layers.registry import UNKNOWN_LAYER_CLASS, deserialize, serialize
+from layerlab.sweep import expand
+
+from .summary import summary_lines
 
 NOT_A_LIST = ("Sequential: layers: expected a list of layerlab layers; received {received!r} "
               "(of type {type}). Pass e.g. [layerlab.layers.Dense(10)].")
@@ -36,18 +40,29 @@ UNKNOWN_INPUT_SHAPE = ("{method}: the input shape of model {name!r} is unknown; 
                        "model.build((None, 28, 28)).")
 NO_LAYERS = ("{method}: model {name!r} has no layers; expected at least one. "
              "Call model.add(layer) first.")
-UNKNOWN_LAYER_CLASS = ("from_config: layers[{index}].class_name: expected one of {valid}; "
-                       "received {received!r}. Use a layer class layerlab provides.")
+BAD_NAME = ("Sequential: name: expected a non-empty string; received {received!r}. "
+            "Pass a string or leave name out.")
+NO_WEIGHTS_YET = ("get_weights(): model {name!r} has no weights yet; expected a trained or built model. "
+                  "Call fit() first.")
+WRONG_COUNT = ("set_weights: weights: expected {expected} arrays; received {received}. "
+               "Pass what get_weights() returns for this model.")
+WRONG_SHAPE = ("set_weights: {name}: expected shape {expected}; received {received}. "
+               "Pass arrays shaped like get_weights() returns.")
+
+__all__ = ["Sequential", "UNKNOWN_LAYER_CLASS"]  # the template lives with the layer registry
 
 
-class Sequential:
-    """A linear stack of layers. Any layer argument may be a `layerlab.sweep([...])`."""
+class Sequential(Stack):
+    """A linear stack of layers. Any layer argument may be a `layerlab.sweep([...])`.
+
+    The pure functions the engine trains (init, apply, noise_draws, ...) are Stack's; this class
+    adds Keras' building, summary, weights, config and the compile/fit/evaluate/predict facade
+    (layerlab.training holds the logic)."""
 
     def __init__(self, layers=None, name=None, *, trainable=True):
         if name is not None and (not isinstance(name, str) or not name):
-            raise ConfigError(f"Sequential: name: expected a non-empty string; received {name!r}. "
-                              "Pass a string or leave name out.")
-        self.name = name if name is not None else backend.unique_name("sequential")
+            raise ConfigError(BAD_NAME.format(received=name))
+        self.name = name if name is not None else session.unique_name("sequential")
         self._layers: list[Layer] = []
         self._input: InputLayer | None = None
         self._built_shape = None
@@ -64,10 +79,6 @@ class Sequential:
                 self.add(layer)
 
     # -- structure -------------------------------------------------------------------------
-    @property
-    def layers(self) -> list:
-        return list(self._layers)
-
     def add(self, layer):
         index = len(self._layers) + (self._input is not None)
         if not isinstance(layer, Layer):
@@ -92,7 +103,6 @@ class Sequential:
         """Fixes the input shape, given with the batch axis as in Keras: build((None, 28, 28))."""
         # The first axis is always the batch, as in Keras: build((32, 784)) means (784,) samples.
         shape = tuple(input_shape)[1:] if isinstance(input_shape, (tuple, list)) else input_shape
-        from layerlab.layers.base import _check_shape
         self._built_shape = _check_shape("build", shape)
 
     @property
@@ -103,6 +113,10 @@ class Sequential:
         if self._layers and self._layers[0].input_shape is not None:
             return self._layers[0].input_shape
         return self._built_shape
+
+    def init(self, key, in_shape=None):
+        """Fresh parameters (Stack.init) for `in_shape`, by default the model's input shape."""
+        return super().init(key, in_shape or self._require_shape("init()"))
 
     def _require_shape(self, method):
         if not self._layers:
@@ -116,13 +130,6 @@ class Sequential:
         shape = in_shape or self._require_shape("shapes()")
         return self._same_in_every_group("shapes()", lambda model: model._shapes(shape))
 
-    def _shapes(self, shape):
-        out = []
-        for layer in self._layers:
-            shape = layer.output_shape_for(shape)
-            out.append(shape)
-        return out
-
     # -- sweeps ------------------------------------------------------------------------------
     def sweeps(self) -> dict:
         """{'dropout.rate': Sweep, ...} for every swept layer argument, in layer order."""
@@ -130,7 +137,7 @@ class Sequential:
 
     def static_sweeps(self) -> dict:
         """The sweeps that change shapes or code (units, activation): one compile group each."""
-        return {k: s for k, s in self.sweeps().items() if not _is_dynamic(self, k)}
+        return {k: s for k, s in self.sweeps().items() if variants.is_static(k, self)}
 
     def with_values(self, values: dict):
         """A concrete copy (same names) where each 'layer.arg' in `values` takes one value."""
@@ -146,49 +153,6 @@ class Sequential:
         model.params = None
         return model
 
-    # -- pure functions for the engine ---------------------------------------------------------
-    def init(self, key, in_shape=None):
-        """Fresh parameters: a list with one dict per layer."""
-        shape = tuple(in_shape or self._require_shape("init()"))
-        params = []
-        for layer, k in zip(self._layers, jax.random.split(key, len(self._layers))):
-            p, shape = layer.init(k, shape)
-            params.append(p)
-        return params
-
-    def hparams(self):
-        return [layer.hparams() for layer in self._layers]
-
-    def output_activation(self):
-        return self._layers[-1].output_activation() if self._layers else None
-
-    def apply(self, params, x, hparams=None, *, key=None, train=False, logits=False, noise=None):
-        """Runs the stack on a batch x (B, *input_shape). With logits=True the final layer's
-        activation is left out (the loss then folds softmax/sigmoid in, as tf.keras does).
-        noise: per layer, the uniform draws it uses while training (noise_draws()) or None."""
-        hparams = hparams if hparams is not None else self.hparams()
-        keys = jax.random.split(key, len(self._layers)) if key is not None else [None] * len(self._layers)
-        noise = noise if noise is not None else [None] * len(self._layers)
-        last = len(self._layers) - 1
-        for i, (layer, p, hp, k, u) in enumerate(zip(self._layers, params, hparams, keys, noise)):
-            extra = {} if u is None else {"noise": u}
-            if logits and i == last and layer.output_activation() is not None:
-                x = layer.apply(p, x, hp, key=k, train=train, activate=False, **extra)
-            else:
-                x = layer.apply(p, x, hp, key=k, train=train, **extra)
-        return x
-
-    def noise_draws(self, key, lead, in_shape):
-        """Per layer, uniform draws of shape lead + (the layer's noise_per_sample), or None; layer i
-        draws from fold_in(key, i)."""
-        out, shape = [], tuple(in_shape)
-        for i, layer in enumerate(self._layers):
-            per_sample = layer.noise_per_sample(shape)
-            out.append(None if per_sample is None else
-                       layer.draw_noise(jax.random.fold_in(key, i), tuple(lead) + tuple(per_sample)))
-            shape = layer.output_shape_for(shape)
-        return out
-
     # -- Keras conveniences ------------------------------------------------------------------
     def _same_in_every_group(self, method, fn):
         """fn(concrete model), which must not depend on the compile group (an activation sweep
@@ -196,7 +160,6 @@ class Sequential:
         static = self.static_sweeps()
         if not static:
             return fn(self)
-        from layerlab.sweep import expand
         results = [fn(self.with_values(values)) for values in expand(static)]
         if any(r != results[0] for r in results):
             raise ConfigError(SHAPE_SWEPT.format(method=method, name=self.name, swept=", ".join(static)))
@@ -206,13 +169,6 @@ class Sequential:
         shape = self._require_shape("count_params()")
         return self._same_in_every_group("count_params()", lambda model: model._count_params(shape))
 
-    def _count_params(self, shape):
-        total = 0
-        for layer in self._layers:
-            total += layer.param_count(shape)
-            shape = layer.output_shape_for(shape)
-        return total
-
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Prints the Keras table; with shape sweeps, one table per compile group."""
         self._require_shape("summary()")
@@ -221,7 +177,6 @@ class Sequential:
         if not static:
             print_fn("\n".join(self._summary_lines(line_length, positions)))
             return
-        from layerlab.sweep import expand
         groups = expand(static)
         for i, values in enumerate(groups, 1):
             label = ", ".join(f"{k}={v!r}" for k, v in values.items())
@@ -240,8 +195,7 @@ class Sequential:
     def get_weights(self):
         """Weights as numpy arrays in Keras' order (kernel, bias, ... layer by layer)."""
         if self.params is None:
-            raise ConfigError(f"get_weights(): model {self.name!r} has no weights yet; expected a "
-                              "trained or built model. Call fit() first.")
+            raise ConfigError(NO_WEIGHTS_YET.format(name=self.name))
         return [np.asarray(v) for p in self.params for _, v in sorted(p.items(), key=_weight_order)]
 
     def set_weights(self, weights):
@@ -249,8 +203,7 @@ class Sequential:
         weights = list(weights)
         expected = sum(len(p) for p in template)
         if len(weights) != expected:
-            raise ConfigError(f"set_weights: weights: expected {expected} arrays; received {len(weights)}. "
-                              "Pass what get_weights() returns for this model.")
+            raise ConfigError(WRONG_COUNT.format(expected=expected, received=len(weights)))
         it = iter(weights)
         new = []
         for p in template:
@@ -258,8 +211,7 @@ class Sequential:
             for name, old in sorted(p.items(), key=_weight_order):
                 w = np.asarray(next(it), dtype=np.float32)
                 if w.shape != np.shape(old):
-                    raise ConfigError(f"set_weights: {name}: expected shape {np.shape(old)}; received "
-                                      f"{w.shape}. Pass arrays shaped like get_weights() returns.")
+                    raise ConfigError(WRONG_SHAPE.format(name=name, expected=np.shape(old), received=w.shape))
                 q[name] = w
             new.append(q)
         self.params = new
@@ -267,20 +219,12 @@ class Sequential:
 
     # -- config ------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        layers = [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers]
-        if self._input is not None:
-            layers.insert(0, {"class_name": "InputLayer", "config": self._input.get_config()})
+        layers = [serialize(layer) for layer in ([self._input] if self._input is not None else []) + self._layers]
         return {"name": self.name, "layers": layers}
 
     @classmethod
     def from_config(cls, config: dict):
-        layers = []
-        for i, spec in enumerate(config.get("layers", [])):
-            klass = LAYERS.get(spec.get("class_name"))
-            if klass is None:
-                raise ConfigError(UNKNOWN_LAYER_CLASS.format(index=i, valid=sorted(LAYERS),
-                                                             received=spec.get("class_name")))
-            layers.append(klass.from_config(dict(spec.get("config", {}))))
+        layers = [deserialize(spec, i) for i, spec in enumerate(config.get("layers", []))]
         return cls(layers, name=config.get("name"))
 
     def __repr__(self):
@@ -289,28 +233,19 @@ class Sequential:
 
     # -- training (layerlab.training holds the logic) ----------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
-        from layerlab import training
         training.compile_model(self, optimizer, loss, metrics, **kwargs)
 
     def fit(self, x=None, y=None, **kwargs):
-        from layerlab import training
+        """Trains the model, or every variant of its sweeps at once: see layerlab.training.fit."""
         return training.fit(self, x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
-        from layerlab import training
         return training.evaluate(self, x, y, **kwargs)
 
     def predict(self, x, **kwargs):
-        from layerlab import training
         return training.predict(self, x, **kwargs)
 
 
 def _weight_order(item):
     order = {"kernel": 0, "bias": 1, "alpha": 0}
     return order.get(item[0], 9), item[0]
-
-
-def _is_dynamic(model, location):
-    layer_name, _, arg = location.rpartition(".")
-    layer = next(layer for layer in model._layers if layer.name == layer_name)
-    return arg in layer._dynamic

@@ -4,7 +4,7 @@ y-limits (or robust automatic ones). With repeats (variants differing only in th
 setting is drawn as the mean over its seeds with a shaded band, and the legend says what the
 band is.
 
->>> from layerlab.plots import ARTICLE_YLIM, learning_curve, overview, save_figures
+>>> from layerlab.figures import ARTICLE_YLIM, learning_curve, overview, save_figures
 >>> fig = learning_curve(result, "val_loss", ARTICLE_YLIM["val_loss"])   # doctest: +SKIP
 >>> save_figures(result, "out/dropout", ylims=ARTICLE_YLIM)              # doctest: +SKIP
 
@@ -37,12 +37,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from layerlab.analysis import mean_band, seed_groups  # noqa: E402
+from layerlab.analysis import ARTICLE_YLIM, is_article_study, mean_band, seed_groups  # noqa: E402
 from layerlab.errors import ConfigError  # noqa: E402
 
-# The article's y-limits (SEED-SPEC.md section 5).
-ARTICLE_YLIM = {"accuracy": (0.90, 1.00), "val_accuracy": (0.95, 1.00),
-                "loss": (0.00, 0.20), "val_loss": (0.05, 0.30)}
 # The article's figure order; the overview puts training above validation.
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 BAND_TEXT = {"ci": "95% CI of the mean", "sd": "±1 sd"}
@@ -187,6 +184,21 @@ def save_figures(result, out_dir, ylims=None, formats=("png", "svg"), band="ci",
     out.mkdir(parents=True, exist_ok=True)
     names = [m for m in METRICS if m in result.metrics] if metrics is None else list(metrics)
     return figures(result, names + ["overview"], ylims, band).save(out, formats, dpi)
+
+
+def plot_settings(result):
+    """(ylims, metrics) to draw a recorded run with: its study's [plot] section (ylim, metrics),
+    else the article's y-limits for the article's dropout study recorded without one (e.g. by
+    studies/dropout.py); None for what is left automatic (limits) or complete (every metric).
+
+    result: a SweepResult from layerlab.load_run (it carries the run's spec)."""
+    spec = result.run["spec"]
+    plot = (spec.get("study") or {}).get("plot") or {}
+    ylims = {k: tuple(v) for k, v in (plot.get("ylim") or {}).items()}
+    if not ylims:
+        ylims = dict(ARTICLE_YLIM) if is_article_study(spec, result.swept) else None
+    metrics = plot.get("metrics")
+    return ylims, (None if not metrics else [m for m in metrics if m in result.metrics])
 
 
 class Figures(dict):

@@ -1,0 +1,22 @@
+"""Figures: a run's learning curves (curves.py) and the activation functions with their
+derivatives (activations.py), as plain matplotlib Figures.
+
+>>> from layerlab import figures
+>>> ylims, metrics = figures.plot_settings(result)                  # doctest: +SKIP
+>>> figures.save_figures(result, "out/dropout", ylims=ylims)        # doctest: +SKIP
+>>> figures.draw_all("out/activations")                              # doctest: +SKIP
+"""
+from layerlab.analysis.article import ARTICLE_YLIM
+from layerlab.figures.activations import (FAMILY, derivative_figure, derivatives_figure, draw_all, relu_figure,
+                                          sigmoid_figure, softmax_figure)
+from layerlab.figures.curves import (BAND_TEXT, METRICS, Figures, auto_ylim, figures, learning_curve, overview,
+                                     plot_settings, png_base64, save_figures)
+
+__all__ = [
+    # learning curves
+    "learning_curve", "overview", "figures", "save_figures", "Figures", "png_base64", "auto_ylim",
+    "plot_settings", "METRICS", "BAND_TEXT", "ARTICLE_YLIM",
+    # activation functions
+    "draw_all", "FAMILY", "relu_figure", "sigmoid_figure", "softmax_figure", "derivative_figure",
+    "derivatives_figure",
+]

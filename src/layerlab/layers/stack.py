@@ -1,0 +1,81 @@
+"""Layers applied one after another: the pure functions the engine trains.
+
+Sequential (layerlab.models) is a Stack with Keras' conveniences; the Ray worker rebuilds a
+plain Stack from a model's config, so the backends need nothing above the layers.
+"""
+import jax
+
+from .registry import deserialize
+
+
+class Stack:
+    """`layers`, and their init/apply pair composed: params are a list with one dict per layer."""
+
+    def __init__(self, layers):
+        self._layers = list(layers)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """The stack of a Sequential's get_config() (its InputLayer, if any, only fixes a shape)."""
+        return cls([deserialize(spec, i) for i, spec in enumerate(config.get("layers", []))
+                    if spec.get("class_name") != "InputLayer"])
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def init(self, key, in_shape):
+        """Fresh parameters: a list with one dict per layer."""
+        shape, params = tuple(in_shape), []
+        for layer, k in zip(self._layers, jax.random.split(key, len(self._layers))):
+            p, shape = layer.init(k, shape)
+            params.append(p)
+        return params
+
+    def hparams(self):
+        """Per layer, its numbers that the engine may give each variant (dropout rates, slopes)."""
+        return [layer.hparams() for layer in self._layers]
+
+    def output_activation(self):
+        return self._layers[-1].output_activation() if self._layers else None
+
+    def apply(self, params, x, hparams=None, *, key=None, train=False, logits=False, noise=None):
+        """Runs the stack on a batch x (B, *input_shape). With logits=True the final layer's
+        activation is left out (the loss then folds softmax/sigmoid in, as tf.keras does).
+        noise: per layer, the uniform draws it uses while training (noise_draws()) or None."""
+        hparams = hparams if hparams is not None else self.hparams()
+        keys = jax.random.split(key, len(self._layers)) if key is not None else [None] * len(self._layers)
+        noise = noise if noise is not None else [None] * len(self._layers)
+        last = len(self._layers) - 1
+        for i, (layer, p, hp, k, u) in enumerate(zip(self._layers, params, hparams, keys, noise)):
+            extra = {} if u is None else {"noise": u}
+            if logits and i == last and layer.output_activation() is not None:
+                x = layer.apply(p, x, hp, key=k, train=train, activate=False, **extra)
+            else:
+                x = layer.apply(p, x, hp, key=k, train=train, **extra)
+        return x
+
+    def noise_draws(self, key, lead, in_shape):
+        """Per layer, uniform draws of shape lead + (the layer's noise_per_sample), or None; layer i
+        draws from fold_in(key, i)."""
+        out, shape = [], tuple(in_shape)
+        for i, layer in enumerate(self._layers):
+            per_sample = layer.noise_per_sample(shape)
+            out.append(None if per_sample is None else
+                       layer.draw_noise(jax.random.fold_in(key, i), tuple(lead) + tuple(per_sample)))
+            shape = layer.output_shape_for(shape)
+        return out
+
+    def _shapes(self, shape):
+        out = []
+        for layer in self._layers:
+            shape = layer.output_shape_for(shape)
+            out.append(shape)
+        return out
+
+    def _count_params(self, shape):
+        total = 0
+        for layer in self._layers:
+            total += layer.param_count(shape)
+            shape = layer.output_shape_for(shape)
+        return total
