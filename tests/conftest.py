@@ -22,6 +22,7 @@ import jax
 import pytest
 
 import layerlab
+from layerlab.datasets import _locate, _registry
 from layerlab.errors import DatasetError
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -51,8 +52,12 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    """The environment as pytest found it (pytest may run again in this process)."""
     for name, value in _saved_env.items():
-        os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -70,8 +75,6 @@ def real_mnist():
 
     Without a copy the test skips with NO_MNIST (one line), or fails under CI=true.
     """
-    from layerlab.datasets import _locate, _registry
-
     data = os.environ.get("LAYERLAB_DATA")
     detail = f"; LAYERLAB_DATA={data} holds no mnist/" if data else ""
     try:

@@ -86,7 +86,7 @@ def test_the_studys_plot_metrics_choose_the_curves_of_plot_and_report(recorded, 
     assert plot_metrics(result) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # the default: all
     result.run["spec"]["study"]["plot"]["metrics"] = ["val_loss", "loss"]
     assert plot_metrics(result) == ["val_loss", "loss"]
-    monkeypatch.setattr(layerlab, "load_run", lambda run, store=None: result)
+    monkeypatch.setattr(layerlab.runs, "load_run", lambda run, store=None: result)
     code, out, err = call("plot", 1, "--out", tmp_path / "figs")
     assert code == 0 and err == ""
     assert out.splitlines() == [str(tmp_path / "figs" / f"{n}.{f}") for n in ("val_loss", "loss", "overview")

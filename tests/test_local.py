@@ -16,11 +16,11 @@ from test_training import MemoryRecorder, compiled, mlp
 RATES = [0.0, 0.2, 0.4, 0.6, 0.8]
 
 
-def fit(data, workers, rates=RATES, recorder=None, **kwargs):
+def fit(data, workers, rates=RATES, store=None, **kwargs):
     (x, y), (xv, yv) = data
     layerlab.backend.clear_session()
     model = compiled(mlp(layerlab.sweep(rates) if len(rates) > 1 else rates[0]))
-    return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=4, verbose=0, store=recorder,
+    return model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=4, verbose=0, store=store,
                      backend=Local(workers=workers), **kwargs)
 
 

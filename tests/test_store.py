@@ -276,3 +276,17 @@ def test_process_alive_tells_a_killed_run_from_a_running_one(tmp_path):
         db.execute("UPDATE runs SET pid = 1")
     assert _recorder.process_alive(store, store.run(run_id))  # init runs
     store.close()
+
+
+def test_runs_from_python_are_named_after_their_script_or_the_name_given(tmp_path, monkeypatch):
+    import types
+    path = tmp_path / "runs.db"
+    script = types.ModuleType("__main__")
+    script.__file__ = str(tmp_path / "my_sweep.py")
+    monkeypatch.setitem(__import__("sys").modules, "__main__", script)
+    fit(model(rate=0.2), epochs=1, store=path)
+    fit(model(rate=0.2), epochs=1, store=path, name="dropout in class")
+    monkeypatch.setitem(__import__("sys").modules, "__main__", types.ModuleType("__main__"))  # a plain REPL
+    fit(model(rate=0.2), epochs=1, store=path)
+    with Store.open(path) as store:
+        assert [r["study"] for r in store.runs()] == [str(tmp_path / "my_sweep.py"), "dropout in class", "python"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import layerlab
-from layerlab import layers, plots, study
+from layerlab import layers, study
+from layerlab.analysis.article import ARTICLE_YLIM
 from layerlab.errors import ConfigError, DatasetError
 from tiny_study import tiny_study
 
@@ -34,7 +35,7 @@ def test_dropout_toml_is_the_articles_experiment_exactly():
     assert s.fit_kwargs() == {"epochs": 100, "batch_size": 32, "seed": 1, "shuffle": True, "independent_draws": False}
     assert s.dataset == {"name": "mnist", "limit_train": 60000, "limit_test": 10000, "divide_by": 255.0,
                          "validation": "test"}
-    assert s.plot["ylim"] == plots.ARTICLE_YLIM
+    assert s.plot["ylim"] == ARTICLE_YLIM
     assert s.name == "dropout" and s.keep_best is False
 
 

@@ -323,6 +323,19 @@ def test_verbose_2_prints_one_line_per_epoch(data, capsys):
     assert "loss: " in out[0] and "accuracy: " in out[0]
 
 
+def test_a_sweeps_epoch_line_names_its_best_variant_and_the_range(data, capsys):
+    (x, y), (xv, yv) = data
+    result = compiled(mlp(layerlab.sweep([0.0, 0.3, 0.6]))).fit(x, y, validation_data=(xv, yv), epochs=2, seed=0,
+                                                                  verbose=2, backend=layerlab.backends.Local(1))
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in out] == ["Epoch 1/2", "Epoch 2/2"]
+    val = result.metrics["val_loss"][:, 1]
+    best = int(np.argmin(val))
+    assert f"best of 3 variants by val_loss: {result.label(best)} with val_loss {val[best]:.4f}" in out[1], out[1]
+    assert f"val_accuracy {result.metrics['val_accuracy'][best, 1]:.4f}" in out[1], out[1]
+    assert f"val_loss over the variants {val.min():.4f} to {val.max():.4f}" in out[1], out[1]
+
+
 def test_to_frame_and_history_are_json_ready(data):
     (x, y), _ = data
     result = compiled(mlp(layerlab.sweep([0.0, 0.3]))).fit(x, y, epochs=1, seed=0, verbose=0)

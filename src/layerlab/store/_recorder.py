@@ -60,13 +60,13 @@ class StoreRecorder:
         spec = run_spec(model, groups, fit_args, metric_names, self._input_shape(model),
                         self.study["resolved"] if self.study else None)
         spec_sha = _sha(json.dumps(spec, sort_keys=True))
-        name, data_sha = self.dataset or ("arrays", data_checksum(self.data))
+        dataset, data_sha = self.dataset or ("arrays", data_checksum(self.data))
         if self.resume is None:
             group_of = {i: g for g, indices in enumerate(groups) for i in indices}
             self.run_id = self.store.create_run(dict(
                 study=self.study["path"] if self.study else (name or script_name()),
                 study_text=self.study["text"] if self.study else None, spec=json.dumps(spec),
-                spec_sha256=spec_sha, dataset=name, dataset_sha256=data_sha, epochs=fit_args["epochs"],
+                spec_sha256=spec_sha, dataset=dataset, dataset_sha256=data_sha, epochs=fit_args["epochs"],
                 pid=os.getpid(), host=socket.gethostname(), **provenance()),
                 [{"idx": i, "settings": v, "seed": v["seed"], "grp": group_of[i]} for i, v in enumerate(variants)])
         else:
