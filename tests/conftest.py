@@ -90,6 +90,18 @@ def real_mnist():
     return found
 
 
+@pytest.fixture(scope="session")
+def seed_folder():
+    """../shared/seed beside the clone (the article and its digest), or a skip (a failure under CI=true)."""
+    folder = Path(__file__).resolve().parents[2] / "shared" / "seed"
+    if not folder.is_dir():
+        message = f"the project's shared seed folder is not beside the clone ({folder})"
+        if _on_ci():
+            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
+        pytest.skip(message)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _fresh_session():
     """Automatic names start again at 'dense', 'sequential', ... in every test."""

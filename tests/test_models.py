@@ -1,7 +1,6 @@
 """Sequential: the article's model three ways, summary() byte for byte, naming, configs,
 validation, and the pure init/apply pair checked against a numpy forward pass."""
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +30,6 @@ ARTICLE_SUMMARY = [
     "Non-trainable params: 0",
     "_________________________________________________________________",
 ]
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed"
 
 
 def article_model_strings():
@@ -109,12 +107,11 @@ def test_summary_rows_are_padded_to_65_columns():
     assert lines[2].endswith("Param #   ")
 
 
-@pytest.mark.skipif(not SEED.is_dir(), reason="the project's shared seed folder is not beside the repo")
-def test_expected_summary_is_the_article_text_and_the_seed_spec():
-    article = (SEED / "original-article.de.txt").read_text(encoding="utf-8").splitlines()
+def test_expected_summary_is_the_article_text_and_the_seed_spec(seed_folder):
+    article = (seed_folder / "original-article.de.txt").read_text(encoding="utf-8").splitlines()
     start = article.index('Model: "sequential"')
     assert article[start:start + len(ARTICLE_SUMMARY)] == ARTICLE_SUMMARY
-    spec = (SEED / "SEED-SPEC.md").read_text(encoding="utf-8").splitlines()
+    spec = (seed_folder / "SEED-SPEC.md").read_text(encoding="utf-8").splitlines()
     start = spec.index('Model: "sequential"')
     assert spec[start:start + len(ARTICLE_SUMMARY)] == [line.rstrip() for line in ARTICLE_SUMMARY]
 
