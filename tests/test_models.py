@@ -9,7 +9,7 @@ import pytest
 
 import layerlab
 from layerlab import layers, models, sweep
-from layerlab.session import clear_session
+from layerlab.backend import clear_session
 
 # The article's model.summary() output, byte for byte: table rows padded to 65 columns.
 ARTICLE_SUMMARY = [

@@ -12,8 +12,7 @@ The data flow, one package a stage (docs/architecture.md): study file / Python A
 and sweeps -> variants and compile groups -> engine (one program per group) -> backends ->
 store -> analysis -> figures and report. This file only gathers the public names.
 """
-from layerlab import activations, datasets, layers, losses, models, nn, optimizers, session  # noqa: F401
-from layerlab import session as backend  # noqa: F401  (Keras' name: layerlab.backend.clear_session())
+from layerlab import activations, backend, datasets, layers, losses, models, nn, optimizers, session  # noqa: F401
 from layerlab._version import __version__  # noqa: F401
 from layerlab.errors import ConfigError, DatasetError, LayerlabError  # noqa: F401
 from layerlab.models import Sequential  # noqa: F401

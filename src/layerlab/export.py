@@ -7,17 +7,19 @@ and the per-variant table of final and best metrics that `layerlab show` prints.
 >>> export.to_tensorboard(result, "tb/run-1")             # doctest: +SKIP
 """
 import json
-import math
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from layerlab._json import number
 from layerlab.errors import ConfigError
 
 NO_TENSORBOARD = ("export: format 'tensorboard': expected the tensorboard package; it is not installed. "
                   "Run `pip install 'layerlab[tensorboard]'` (or pip install tensorboard).")
+OUT_IS_A_FILE = ("export: --out {out}: expected a folder for TensorBoard's event files; received a file. "
+                 "Pass another --out.")
 FORMATS = ("csv", "json", "tensorboard")
 
 
@@ -35,11 +37,11 @@ def summary_rows(result) -> list[dict]:
                "diverged_at": result.diverged_at[i]}
         for name, values in result.metrics.items():
             v = values[i, :epochs]
-            row[f"final_{name}"] = _number(v[-1]) if epochs else None
+            row[f"final_{name}"] = number(v[-1]) if epochs else None
             best, at = None, None
             if np.isfinite(v).any():
                 j = int(np.nanargmax(v) if "accuracy" in name else np.nanargmin(v))
-                best, at = _number(v[j]), j + 1
+                best, at = number(v[j]), j + 1
             row[f"best_{name}"], row[f"best_{name}_epoch"] = best, at
         rows.append(row)
     return rows
@@ -57,7 +59,7 @@ def to_json(result) -> dict:
     return {"run": run, "metrics": list(result.metrics),
             "variants": [{"index": i, "label": result.label(i), "settings": result.variants[i],
                           "diverged_at": result.diverged_at[i],
-                          "history": {k: [_number(x) for x in v[i]] for k, v in result.metrics.items()}}
+                          "history": {k: [number(x) for x in v[i]] for k, v in result.metrics.items()}}
                          for i in range(len(result))]}
 
 
@@ -81,8 +83,7 @@ def to_tensorboard(result, logdir) -> list[Path]:
         raise ConfigError(NO_TENSORBOARD) from None
     logdir = Path(logdir)
     if logdir.exists() and not logdir.is_dir():
-        raise ConfigError(f"export: --out {logdir}: expected a folder for TensorBoard's event files; received a "
-                          "file. Pass another --out.")
+        raise ConfigError(OUT_IS_A_FILE.format(out=logdir))
     keys = list(dict.fromkeys(k for v in result.variants for k in v))
     now = time.time()
 
@@ -115,8 +116,3 @@ def _hparam(v):
 
 def _slug(label):
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "variant"
-
-
-def _number(x):
-    x = float(x)
-    return None if math.isnan(x) else x

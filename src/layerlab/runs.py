@@ -20,8 +20,8 @@ BAD_WHICH = "load_model: which: expected 'last' or 'best'; received {received!r}
 NO_CHECKPOINT = ("store {path}: run {run} variant {variant}: no checkpoint yet; expected at least one recorded "
                  "epoch. Resume the run to train it.")
 WRONG_STATE = ("store {path}: run {run}: the checkpoint of group {group} does not fit this model's state "
-               "({received} arrays); expected the state of the layerlab that wrote it. Load it with that "
-               "layerlab ({version}).")
+               "({received} arrays; expected {expected} shaped like {shapes}...). Load it with the layerlab that "
+               "wrote it ({version}).")
 OTHER_STUDY = ("run: --resume {resume}: run {run} is of {recorded}; received study {received}. "
                "Leave the study out to resume run {run}.")
 NOT_A_STUDY_RUN = ("run: --resume {resume}: run {run} was recorded by model.fit() from Python, not from a study "
@@ -120,11 +120,12 @@ def _weights(store, run, variant, model, epoch=None):
                                variant["grp"], ck["epoch"])
     # The checkpoint holds the engine's state leaves in its own layout: the engine rebuilds that
     # state's structure (shapes only, nothing compiled) and gives the public params.
-    public = engine.params_from_leaves(model, model.compiled.optimizer, model.compiled.loss, model.input_shape,
-                                       leaves)
+    public, expected = engine.params_from_leaves(model, model.compiled.optimizer, model.compiled.loss,
+                                                 model.input_shape, leaves)
     if public is None:
-        raise StoreError(WRONG_STATE.format(path=store.path, run=run["id"], group=variant["grp"],
-                                            received=len(leaves), version=run["layerlab_version"]))
+        raise StoreError(WRONG_STATE.format(path=store.path, run=run["id"], group=variant["grp"], received=len(leaves),
+                                            expected=len(expected), shapes=expected[:3],
+                                            version=run["layerlab_version"]))
     return [{k: np.array(np.asarray(a).reshape((-1,) + a.shape[2:])[variant["position"]]) for k, a in p.items()}
             for p in public]
 

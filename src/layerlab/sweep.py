@@ -11,6 +11,7 @@ import itertools
 import math
 from collections.abc import Iterable
 
+from layerlab._json import scalar
 from layerlab.errors import ConfigError
 
 EMPTY_SWEEP = ("sweep: expected a non-empty list of values; received {received!r}. "
@@ -27,7 +28,7 @@ class Sweep:
     def __init__(self, values):
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             raise ConfigError(EMPTY_SWEEP.format(received=values))
-        values = tuple(_plain(v) for v in values)
+        values = tuple(scalar(v) for v in values)
         if not values:
             raise ConfigError(EMPTY_SWEEP.format(received=list(values)))
         if len(set(map(repr, values))) != len(values):
@@ -51,13 +52,6 @@ class Sweep:
 
     def to_config(self):
         return {"sweep": list(self.values)}
-
-
-def _plain(v):
-    """numpy scalars become Python numbers, so configs are JSON and names read well."""
-    if hasattr(v, "item") and getattr(v, "shape", None) == ():
-        return v.item()
-    return v
 
 
 def sweep(values) -> Sweep:
@@ -112,7 +106,7 @@ def expand(sweeps: dict, combinations=None) -> list[dict]:
             if not any(_same(combo[k], v) for v in sweeps[k].values):
                 raise ConfigError(NOT_A_SWEPT_VALUE.format(index=i, key=k, valid=list(sweeps[k].values),
                                                            received=combo[k]))
-        out.append({k: _plain(combo[k]) for k in keys})
+        out.append({k: scalar(combo[k]) for k in keys})
     return out
 
 

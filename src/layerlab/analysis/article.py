@@ -20,6 +20,9 @@ from layerlab.analysis.words import missing, per10
 ARTICLE_YLIM = {"accuracy": (0.90, 1.00), "val_accuracy": (0.95, 1.00),
                 "loss": (0.00, 0.20), "val_loss": (0.05, 0.30)}
 # Its model: Flatten(28x28) -> Dense(128, relu) -> Dropout(swept rate) -> Dense(10, softmax).
+# The article's activation plots: x from -10 to 10, these y-limits, dashed guides at these y.
+ARTICLE_RELU = {"ylim": (-1, 12), "hlines": [0]}
+ARTICLE_SIGMOID = {"ylim": (-0.2, 1.2), "hlines": [0, 0.5, 1]}
 ARTICLE_LAYERS = ["Flatten", "Dense", "Dropout", "Dense"]
 ARTICLE_DENSE = [(128, "relu"), (10, "softmax")]
 ARTICLE_INPUT = [28, 28]

@@ -4,14 +4,19 @@
     model.fit(x, y, epochs=5, backend="ray")                                  # Ray here, or $RAY_ADDRESS
     model.fit(x, y, epochs=5, backend=layerlab.backends.Ray(address="auto"))  # a running cluster
 
-A backend's `train(jobs, data)` trains each compile group's job (layerlab.training builds
-them; the backends never import training) epoch by epoch through layerlab.engine, and after
-each epoch of a whole group calls `job.epoch_end(epoch, row, state, seconds)`, in epoch order,
-and `job.finish(state)` after the last. A job carries what a backend needs:
+A backend is any object with `train(groups, make_job, data)`: `groups` are the compile groups
+(layerlab.variants.CompileGroup), `make_job(group, init=True)` builds a group's job
+(layerlab.training builds them; the backends never import training), `data` is (x, y, x_val,
+y_val) as numpy arrays (the validation pair may be None). It trains each job epoch by epoch
+through layerlab.engine, and after each epoch of a whole group calls `job.epoch_end(epoch, row,
+state, seconds)`, in epoch order, and `job.finish(state)` after the last. A job carries what a
+backend needs:
 
     job.group     the CompileGroup (index, streams: the (S, R) layout of its variant indices)
+    job.order     the group's variant indices in that layout, row-major (how rows are ordered)
     job.program   the group's engine.Program; job.hp, job.keys: its (S, R) numbers and (S,) keys
-    job.state     the engine state to start from (None: the backend draws initial weights)
+    job.state     the engine state to start from; with make_job(group, init=False) None unless
+                  there is one to continue (the backend then draws initial weights itself)
     job.offset    epochs trained before this fit (the random draws continue from there)
     job.done      epochs a resumed run has recorded already; job.epochs: epochs in all
     job.names     the metrics to report; job.recording: whether epoch_end wants the state

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from layerlab import engine
 from layerlab.engine import run_epoch
 from layerlab.errors import ConfigError
 
@@ -38,6 +39,7 @@ MAX_DEFAULT_WORKERS = 8
 # A slice cut from one stream keeps at least this many variants: they share the first layer's
 # product, whose width is what makes a sweep cheaper per model than one model.
 MIN_STREAM_SLICE = 2
+CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD" (microseconds) or "max PERIOD"
 
 
 def default_workers() -> int:
@@ -55,7 +57,8 @@ def cores() -> int:
     except AttributeError:  # not Linux
         n = os.cpu_count() or 1
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        with open(CPU_MAX) as f:
+            quota, period = f.read().split()[:2]
         if quota != "max":
             n = min(n, max(1, int(int(quota) / int(period))))
     except (OSError, ValueError):
@@ -79,10 +82,11 @@ class Local:
     def __repr__(self):
         return f"Local(workers={self.workers!r})"
 
-    def train(self, groups, make_job, device):
-        """Trains every group; make_job(group) builds its job (see layerlab.backends.base), as
-        late as possible so that only the running groups hold state. device: the data, as
-        engine.device_data gives it."""
+    def train(self, groups, make_job, data):
+        """Trains every group (see layerlab.backends.base); make_job(group) builds a group's job
+        as late as possible, so that only the running groups hold state. data: (x, y, x_val,
+        y_val) as numpy arrays, put on the device once here."""
+        device = engine.device_data(*data) if groups else None
         workers = self.workers or default_workers()
         waiting, running, done = list(groups), [], queue.Queue()
         stop, turn = threading.Event(), threading.Condition()

@@ -95,8 +95,8 @@ class Ray:
                 f"max_retries={self.max_retries!r}, lead={self.lead!r})")
 
     # -- fit's side -------------------------------------------------------------------------------
-    def train(self, jobs, data):
-        """Trains every job (see layerlab.backends.base) on the cluster; `data` is
+    def train(self, groups, make_job, data):
+        """Trains every group (see layerlab.backends.base) on the cluster; `data` is
         (x, y, x_val, y_val). Returns when every group has recorded its last epoch."""
         ray = _import_ray()
         if not ray.is_initialized():
@@ -109,6 +109,7 @@ class Ray:
                     raise LayerlabError(NO_CLUSTER.format(address=self.address, error=_one_line(e.__cause__ or e))
                                         ) from e
         self.workers, self.restarts = {}, []
+        jobs = [make_job(group, init=False) for group in groups]  # the workers draw the initial weights
         capacity, gpus = self._capacity(ray)
         todo = [job for job in jobs if job.done < job.epochs]
         for job in jobs:

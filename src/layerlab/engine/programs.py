@@ -82,11 +82,13 @@ def state_treedef(program, keys, hp):
 
 
 def params_from_leaves(model, optimizer, loss, in_shape, leaves):
-    """The public parameters (S, R, ...) in the layers' layout from a training state's leaves, as
-    a checkpoint holds them; None when the leaves do not fit this model's state."""
+    """(params, expected): the public parameters (S, R, ...) in the layers' layout from a training
+    state's leaves, as a checkpoint holds them, and the per-variant shapes this model's state
+    has; params is None when the leaves do not fit those shapes."""
     prog = Program(model, optimizer.transform(), loss, in_shape, 1)
     hp = {"layers": [], "optimizer": {k: jax.ShapeDtypeStruct((1, 1), jnp.float32) for k in optimizer.hparams()}}
     shapes = jax.eval_shape(prog.init, stream_keys(jnp.zeros((1, 2), jnp.uint32)), hp)
-    if [tuple(a.shape[2:]) for a in leaves] != [tuple(s.shape[2:]) for s in jax.tree.leaves(shapes)]:
-        return None
-    return prog.public_params(jax.tree.unflatten(jax.tree.structure(shapes), list(leaves)))
+    expected = [tuple(s.shape[2:]) for s in jax.tree.leaves(shapes)]
+    if [tuple(a.shape[2:]) for a in leaves] != expected:
+        return None, expected
+    return prog.public_params(jax.tree.unflatten(jax.tree.structure(shapes), list(leaves))), expected

@@ -19,6 +19,7 @@ from matplotlib import patheffects
 from matplotlib.figure import Figure
 
 from layerlab import activations
+from layerlab.analysis.article import ARTICLE_RELU, ARTICLE_SIGMOID
 from layerlab.errors import ConfigError
 from layerlab.figures.curves import Figures  # also chooses Agg when there is no display
 
@@ -70,12 +71,13 @@ def _article_plot(fn, ylim, hlines, title):
 
 def relu_figure():
     """ReLU on [-10, 10], y from -1 to 12, dashed lines at x = 0 and y = 0 (as the article)."""
-    return _article_plot(activations.relu, (-1, 12), [0], "ReLU: max(0, x)")
+    return _article_plot(activations.relu, ARTICLE_RELU["ylim"], ARTICLE_RELU["hlines"], "ReLU: max(0, x)")
 
 
 def sigmoid_figure():
     """Sigmoid on [-10, 10], y from -0.2 to 1.2, dashed lines at y = 0, 0.5, 1 and x = 0."""
-    return _article_plot(activations.sigmoid, (-0.2, 1.2), [0, 0.5, 1], "sigmoid: 1 / (1 + exp(-x))")
+    return _article_plot(activations.sigmoid, ARTICLE_SIGMOID["ylim"], ARTICLE_SIGMOID["hlines"],
+                         "sigmoid: 1 / (1 + exp(-x))")
 
 
 def softmax_figure(x=(2.0, -1.0, 1.0, 1.0)):

@@ -15,7 +15,7 @@ variant its own value as a traced array without recompiling.
 import json
 
 from layerlab import session
-from layerlab._json import plain
+from layerlab._json import python
 from layerlab.errors import ConfigError
 from layerlab.sweep import Sweep, from_config as sweep_from_config
 
@@ -43,7 +43,7 @@ class Layer:
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(BAD_NAME.format(layer=type(self).__name__, received=name))
         if input_shape is not None:
-            input_shape = _check_shape(type(self).__name__, input_shape)
+            input_shape = check_shape(type(self).__name__, input_shape)
         self.name = name if name is not None else session.unique_name(session.snake_case(type(self).__name__))
         self.input_shape = input_shape
         self.trainable = kwargs.get("trainable", True)
@@ -125,7 +125,7 @@ class Layer:
 
 def _config_value(v):
     """v as JSON (np.float32(0.2) -> 0.2: numpy scalars pass validation, so configs take them)."""
-    v = plain(v)
+    v = python(v)
     try:
         json.dumps(v)
     except TypeError:
@@ -133,7 +133,7 @@ def _config_value(v):
     return v
 
 
-def _check_shape(layer, shape):
+def check_shape(layer, shape):
     if isinstance(shape, int):
         shape = (shape,)
     try:

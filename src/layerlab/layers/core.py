@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from layerlab import activations, initializers
 from layerlab.errors import ConfigError
-from layerlab.layers.base import Layer, _check_shape
+from layerlab.layers.base import Layer, check_shape
 from layerlab.sweep import Sweep, check_each
 
 BAD_UNITS = ("Dense: units: expected a positive int; received {received!r}. "
@@ -26,7 +26,7 @@ class InputLayer(Layer):
             shape = kwargs.pop("input_shape")
         kwargs.pop("input_shape", None)
         try:
-            shape = _check_shape("Input", shape)
+            shape = check_shape("Input", shape)
         except ConfigError:
             raise ConfigError(BAD_INPUT.format(received=shape)) from None
         super().__init__(name=name, **kwargs)
@@ -118,7 +118,7 @@ class Dense(Layer):
         if x.ndim == 2:
             # x @ kernel written as (kernel^T x^T)^T: the engine stores kernels as (units, in),
             # and in this orientation XLA:CPU multiplies without first copying the kernel into
-            # (in, units) order (measured: 10-40% of an MNIST epoch; benchmarks/README.md).
+            # (in, units) order (measured: 10-40% of an MNIST epoch; BENCHMARKS.md).
             y = (kernel.T @ x.T).T  # (B, units)
         else:
             y = x @ kernel  # (B, ..., units)

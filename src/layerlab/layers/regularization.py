@@ -10,6 +10,10 @@ from layerlab.sweep import check_each
 
 NO_KEY = ("Dropout: key: expected a jax.random key when train=True; received None. "
           "Pass key=jax.random.PRNGKey(0) to apply(), or give the layer a seed=.")
+NO_NOISE_SHAPE = ("Dropout: noise_shape: expected None; received {received!r}. "
+                  "layerlab drops units independently; leave noise_shape out.")
+BAD_SEED = ("Dropout: seed: expected an int or None; received {received!r}. "
+            "Pass an int, or leave it out and give fit() a seed.")
 BAD_RATE = ("Dropout: rate: expected a float in the range [0, 1); received {received!r}. "
             "Use a rate below 1 (0.0 turns dropout off).")
 
@@ -35,13 +39,11 @@ class Dropout(Layer):
 
     def __init__(self, rate, seed=None, noise_shape=None, **kwargs):
         if noise_shape is not None:
-            raise ConfigError(f"Dropout: noise_shape: expected None; received {noise_shape!r}. "
-                              "layerlab drops units independently; leave noise_shape out.")
+            raise ConfigError(NO_NOISE_SHAPE.format(received=noise_shape))
         super().__init__(**kwargs)
         self.rate = check_each(rate, _check_rate)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ConfigError(f"Dropout: seed: expected an int or None; received {seed!r}. "
-                              "Pass an int, or leave it out and give fit() a seed.")
+            raise ConfigError(BAD_SEED.format(received=seed))
         self.seed = seed
 
     def noise_per_sample(self, in_shape):

@@ -17,8 +17,8 @@ import numpy as np
 from layerlab import session, training, variants
 from layerlab.errors import ConfigError
 from layerlab.layers import InputLayer, Layer, Stack
-from layerlab.layers.base import _check_shape
-from layerlab.layers.registry import UNKNOWN_LAYER_CLASS, deserialize, serialize
+from layerlab.layers.base import check_shape
+from layerlab.layers.registry import UNKNOWN_LAYER_CLASS, deserialize, serialize  # noqa: F401  (models re-exports it)
 from layerlab.sweep import expand
 
 from .summary import summary_lines
@@ -48,9 +48,6 @@ WRONG_COUNT = ("set_weights: weights: expected {expected} arrays; received {rece
                "Pass what get_weights() returns for this model.")
 WRONG_SHAPE = ("set_weights: {name}: expected shape {expected}; received {received}. "
                "Pass arrays shaped like get_weights() returns.")
-
-__all__ = ["Sequential", "UNKNOWN_LAYER_CLASS"]  # the template lives with the layer registry
-
 
 class Sequential(Stack):
     """A linear stack of layers. Any layer argument may be a `layerlab.sweep([...])`.
@@ -103,7 +100,7 @@ class Sequential(Stack):
         """Fixes the input shape, given with the batch axis as in Keras: build((None, 28, 28))."""
         # The first axis is always the batch, as in Keras: build((32, 784)) means (784,) samples.
         shape = tuple(input_shape)[1:] if isinstance(input_shape, (tuple, list)) else input_shape
-        self._built_shape = _check_shape("build", shape)
+        self._built_shape = check_shape("build", shape)
 
     @property
     def input_shape(self):

@@ -15,6 +15,8 @@ from layerlab.errors import StoreError
 
 from . import _schema
 
+NO_CHECKPOINT = ("store {path}: run {run} has no checkpoint of group {group} at epoch {epoch}; expected one "
+                 "after every recorded epoch. Resume the run to write it.")
 ENV_STORE = "LAYERLAB_STORE"
 DEFAULT_PATH = Path("layerlab-runs") / "layerlab.db"
 
@@ -221,8 +223,7 @@ class Store:
         rows = self._read("read a checkpoint", "SELECT data FROM checkpoints WHERE run_id = ? AND grp = ? "
                           "AND epoch = ?", (run_id, group, epoch))
         if not rows:
-            raise StoreError(f"store {self.path}: run {run_id} has no checkpoint of group {group} at epoch "
-                             f"{epoch + 1}; expected one after every recorded epoch. Resume the run to write it.")
+            raise StoreError(NO_CHECKPOINT.format(path=self.path, run=run_id, group=group, epoch=epoch + 1))
         return bytes(rows[0][0])
 
     def integrity(self) -> str:

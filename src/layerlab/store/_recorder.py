@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from layerlab import losses, optimizers
+from layerlab._json import number
 from layerlab._version import __version__
 from layerlab.errors import ConfigError, StoreError, StoreWarning
 from layerlab.recording import FRESH, Resumed
@@ -113,7 +114,7 @@ class StoreRecorder:
 
     def epoch_end(self, group, epoch, row, state):
         order = self._orders[group]
-        rows = [(v, epoch, name, _real(row[name][j])) for name in self.names for j, v in enumerate(order)]
+        rows = [(v, epoch, name, number(row[name][j])) for name in self.names for j, v in enumerate(order)]
         diverged = [v for j, v in enumerate(order) if not np.isfinite(row["loss"][j])]
         try:
             self.store.commit_epoch(self.run_id, group, epoch, rows, checkpoint.pack(state()), diverged,
@@ -263,11 +264,6 @@ def _same(run_id, recorded, received, path=""):
 def _short(value):
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _real(x):
-    x = float(x)
-    return None if np.isnan(x) else x
 
 
 def _sha(text):

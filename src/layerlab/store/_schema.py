@@ -20,7 +20,7 @@ MIGRATIONS = {
     1: """
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
-        study TEXT NOT NULL,              -- study file (absolute path), or 'model.fit(<name>)'
+        study TEXT NOT NULL,              -- study file or script (absolute path), or fit's name=
         study_text TEXT,                  -- the TOML as read; NULL for runs started from Python
         spec TEXT NOT NULL,               -- resolved spec: model config, compile, fit, study (JSON)
         spec_sha256 TEXT NOT NULL,

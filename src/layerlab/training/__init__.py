@@ -18,9 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from layerlab import backends, engine, losses, optimizers, store as stores, variants as variants_
-from layerlab.engine import clear_programs  # noqa: F401  (re-exported: layerlab.training.clear_programs)
 from layerlab.errors import ConfigError
-from layerlab.recording import Recorder, Resumed, is_recorder  # noqa: F401  (re-exported: the protocol)
+from layerlab.recording import is_recorder
 from layerlab.sweep import Sweep, expand
 
 from . import checks
@@ -38,11 +37,16 @@ COMPILE_ARG = ("compile: {arg}: not supported by layerlab; received {arg}={recei
                "Pass optimizer=, loss= and metrics= only.")
 RESUME_WITH_RECORDER = ("fit: resume: expected a store path or layerlab.store.Store in store= to resume a run "
                         "from; received a recorder. Give the recorder the run to resume instead.")
+BAD_NAME = ("fit: name: expected a non-empty string naming the run in the store; received {received!r}. "
+            "Pass e.g. name='dropout sweep', or leave it out to name the run after the script.")
+NAME_WITHOUT_STORE = ("fit: name: names a run in a store; received name={received!r} without store=. "
+                      "Pass store='layerlab-runs/layerlab.db' too, or leave name out.")
 NO_LOSS = ("compile: loss: expected a loss name or object; received None. "
            "Pass loss='sparse_categorical_crossentropy' for integer labels.")
 
-__all__ = ["History", "NOT_COMPILED", "NO_WEIGHTS", "Recorder", "Resumed", "SweepResult", "clear_programs",
-           "compile_model", "evaluate", "fit", "predict", "set_random_seed"]
+__all__ = ["BAD_NAME", "COMPILE_ARG", "History", "NAME_WITHOUT_STORE", "NOT_COMPILED", "NO_LOSS", "NO_WEIGHTS",
+           "RESUME_WITH_RECORDER", "SEED_TWICE", "SweepResult", "compile_model", "evaluate", "fit", "predict",
+           "set_random_seed"]
 
 _default_seed = None
 
@@ -111,6 +115,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                     batch_size.values if isinstance(batch_size, Sweep) else (batch_size,))
     if x is None or y is None:
         raise ConfigError(checks.NO_DATA)
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(BAD_NAME.format(received=name))
+    if name is not None and store is None:
+        raise ConfigError(NAME_WITHOUT_STORE.format(received=name))
 
     x = checks.as_x("fit", "x", x, model.input_shape)
     in_shape = model.input_shape or tuple(x.shape[1:])
@@ -159,10 +167,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 jobs.append(job)
             return job
 
-        if isinstance(backend, backends.Local):
-            backend.train(groups, make_job, engine.device_data(x, y, x_val, y_val))
-        else:  # the backend draws the initial weights where it trains
-            backend.train([make_job(group, init=False) for group in groups], (x, y, x_val, y_val))
+        backend.train(groups, make_job, (x, y, x_val, y_val))
         if not sweeps:
             model._train_state = jobs[0].continuation()
         status = "finished"

@@ -45,8 +45,9 @@ class Progress:
 
     def line(self, metrics, indices, e):
         """Epoch e's numbers: Keras' for one variant; else the best variant's and the range."""
-        if len(self.labels) == 1:
-            return " - ".join(f"{k}: {v[0, e]:.4f}" for k, v in metrics.items())
+        if len(indices) == 1:  # one model, or a compile group of one variant: Keras' numbers
+            keras = " - ".join(f"{k}: {v[indices[0], e]:.4f}" for k, v in metrics.items())
+            return keras if len(self.labels) == 1 else f"{self.labels[indices[0]]}: {keras}"
         key = _key(metrics)
         values = metrics[key][indices, e]
         finite = np.flatnonzero(np.isfinite(values))
@@ -73,11 +74,18 @@ def _key(metrics):
 
 
 def best_so_far(metrics, labels, epoch):
-    """'best val_loss 0.0851 (rate=0.2, epoch 7)' over every variant's epochs 1..epoch."""
+    """The bar's note over every variant's epochs 1..epoch. One model: its best validation
+    accuracy (else loss), as before sweeps; a sweep: 'best val_loss 0.0851 (rate=0.2, epoch 7)'."""
+    if len(labels) == 1:
+        key = "val_accuracy" if "val_accuracy" in metrics else ("val_loss" if "val_loss" in metrics else "loss")
+        values = metrics[key][:, :epoch]
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return ""
+        return f"best {key} {(values.max() if 'accuracy' in key else values.min()):.4f}"
     key = _key(metrics)
     values = metrics[key][:, :epoch]
     if not np.isfinite(values).any():
         return ""
     i, e = np.unravel_index(int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))), values.shape)
-    who = f"{labels[i]}, " if len(labels) > 1 else ""
-    return f"best {key} {values[i, e]:.4f} ({who}epoch {e + 1})"
+    return f"best {key} {values[i, e]:.4f} ({labels[i]}, epoch {e + 1})"

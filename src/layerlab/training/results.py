@@ -3,9 +3,6 @@ import numpy as np
 
 from layerlab import variants as variants_
 
-METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
-
-
 class History:
     """Keras' History: `.history` maps 'loss', 'accuracy', 'val_loss', 'val_accuracy' to one
     float per epoch; `.epoch` lists the epoch indices (from 0); `.params` the fit settings."""
