@@ -1,9 +1,11 @@
 """Learning-curve figures: facts of the matplotlib objects (limits, labels, lines, legend, ticks),
 mean-and-band drawing for repeats, robust automatic limits, files written. Nothing trains."""
-import json
+import io
 import sys
 
 import matplotlib
+import matplotlib.figure
+import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
@@ -144,15 +146,46 @@ def test_figures_are_not_left_in_pyplot(single):
     assert plt.get_fignums() == before  # nothing piles up; Jupyter shows each figure once
 
 
+def pixels(source):
+    """A PNG's pixels (height, width, RGBA): from a file, or from a Figure saved as save_figures does."""
+    if isinstance(source, matplotlib.figure.Figure):
+        buf = io.BytesIO()
+        source.savefig(buf, format="png", dpi=120)
+        source = io.BytesIO(buf.getvalue())
+    return matplotlib.image.imread(source, format="png")
+
+
 def test_save_figures(tmp_path, single):
     paths = save_figures(single, tmp_path / "figs", ylims=ARTICLE_YLIM)
     names = [p.name for p in paths]
     assert names == [f"{m}.{f}" for m in (*METRICS, "overview") for f in ("png", "svg")]
-    png = (tmp_path / "figs" / "val_loss.png").read_bytes()
-    assert png.startswith(b"\x89PNG")
+    assert paths == [tmp_path / "figs" / n for n in names]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(names)  # written, nothing else
+    # Each PNG is its own figure, drawn with the article's y-limits, pixel for pixel (at dpi 120:
+    # 960 x 540 for a curve, 8 x 4.5 inches); without the limits the pixels differ.
+    drawn = {m: learning_curve(single, m, ARTICLE_YLIM[m]) for m in METRICS}
+    drawn["overview"] = overview(single, ARTICLE_YLIM)
+    for name, fig in drawn.items():
+        saved = pixels(tmp_path / "figs" / f"{name}.png")
+        assert saved.shape[:2] == tuple(round(120 * x) for x in fig.get_size_inches()[::-1]), name
+        np.testing.assert_array_equal(saved, pixels(fig), err_msg=name)
+    assert pixels(learning_curve(single, "val_loss")).shape == pixels(drawn["val_loss"]).shape == (540, 960, 4)
+    assert not np.array_equal(pixels(learning_curve(single, "val_loss")), pixels(drawn["val_loss"]))
+    # The SVG draws its text as paths, each after a comment holding the text: axis labels, legend.
     svg = (tmp_path / "figs" / "val_loss.svg").read_text()
     assert svg.startswith("<?xml") and "<dc:date>" not in svg
-    json.dumps([str(p) for p in paths])
+    for text in ("epoch", "val_loss", *LABELS):
+        assert f"<!-- {text} -->" in svg, text
+    assert "<!-- val_accuracy -->" not in svg
+    # The same result saved again gives the same PNGs, byte for byte.
+    again = save_figures(single, tmp_path / "again", ylims=ARTICLE_YLIM, formats=("png",))
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths if p.suffix == ".png"]
+
+
+def test_the_same_result_saved_twice_gives_the_same_svg(tmp_path, single):
+    first = save_figures(single, tmp_path / "a", metrics=["val_loss"], formats=("svg",))
+    second = save_figures(single, tmp_path / "b", metrics=["val_loss"], formats=("svg",))
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
 
 def test_bad_arguments(single, config_error):

@@ -210,8 +210,10 @@ class Figures(dict):
         for name, fig in self.items():
             for fmt in formats:
                 path = out / f"{name}.{fmt}"
-                # No creation date in the SVG/PDF metadata, so the same run gives the same file.
-                fig.savefig(path, dpi=dpi, metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+                # No creation date in the SVG/PDF metadata and a fixed salt for the SVG's ids
+                # (matplotlib draws a random one per save otherwise): the same run, the same file.
+                with matplotlib.rc_context({"svg.hashsalt": "layerlab"}):
+                    fig.savefig(path, dpi=dpi, metadata={"Date": None} if fmt in ("svg", "pdf") else None)
                 paths.append(path)
         return paths
 
