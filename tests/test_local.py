@@ -142,11 +142,62 @@ def test_bad_workers_get_one_line(workers):
     assert "\n" not in str(e.value)
 
 
-def test_local_by_name_and_by_default():
-    assert isinstance(layerlab.backends.get("local"), Local)
-    assert isinstance(layerlab.backends.get(None), Local)
-    assert layerlab.backends.get(None).workers is None
-    assert repr(Local(workers=2)) == "Local(workers=2)"
+POOL_SIZES = []  # the workers each PoolSpy was asked for
+
+
+class PoolSpy:
+    """Stands in for ThreadPoolExecutor and remembers how many workers it was asked for."""
+
+    def __init__(self, max_workers, **kwargs):
+        POOL_SIZES.append(max_workers)
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("nothing to train")
+
+    def shutdown(self, **kwargs):
+        pass
+
+
+def test_local_by_name_and_by_default(monkeypatch):
+    """backend=None and 'local' are Local() with one worker a core (at most 8, and 1 on an
+    accelerator); an instance is used as it is."""
+    from layerlab.backends import local
+    by_name, by_default = layerlab.backends.get("local"), layerlab.backends.get(None)
+    assert type(by_name) is Local and type(by_default) is Local
+    assert by_name.workers is None and by_default.workers is None
+    mine = Local(workers=2)
+    assert layerlab.backends.get(mine) is mine
+    assert repr(mine) == "Local(workers=2)"
+    monkeypatch.setattr(local.futures, "ThreadPoolExecutor", PoolSpy)
+    POOL_SIZES.clear()
+    on_cpu = jax.default_backend() == "cpu"
+    for cores, expected in [(3, 3), (1, 1), (16, local.MAX_DEFAULT_WORKERS)]:
+        monkeypatch.setattr(local, "cores", lambda cores=cores: cores)
+        assert local.default_workers() == (expected if on_cpu else 1)
+        by_default.train([], None, None)  # nothing to train: only the pool is made
+    mine.train([], None, None)
+    assert POOL_SIZES == ([3, 1, 8] if on_cpu else [1, 1, 1]) + [2]
+
+
+@pytest.mark.parametrize("cpu_max, expected", [
+    ("150000 100000\n", 1),   # 1.5 CPUs of quota: one whole core
+    ("250000 100000\n", 2),
+    ("50000 100000\n", 1),    # half a CPU: still one
+    ("800000 100000\n", 4),   # more quota than the 4 cores of the affinity: the affinity
+    ("max 100000\n", 4),      # no quota
+    ("garbage\n", 4), ("many 100000\n", 4), ("", 4),
+    (None, 4),                # no cgroup v2 file
+], ids=["1.5-cpus", "2.5-cpus", "half-a-cpu", "8-cpus", "no-quota", "garbage", "bad-quota", "empty", "no-file"])
+def test_cores_respect_the_containers_cpu_quota(tmp_path, monkeypatch, cpu_max, expected):
+    from layerlab.backends import local
+    monkeypatch.setattr(local.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    monkeypatch.setattr(local, "CPU_MAX", str(path))
+    assert local.cores() == expected
+    if jax.default_backend() == "cpu":
+        assert local.default_workers() == expected  # the default worker count follows it
 
 
 def test_dropout_draws_are_the_models_noise_draws_chunk_by_chunk():

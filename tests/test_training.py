@@ -11,6 +11,8 @@ import pytest
 import layerlab
 from layerlab import layers
 from layerlab.errors import ConfigError
+from layerlab.layers.regularization import NO_NOISE_SHAPE
+from layerlab.training.checks import UNSUPPORTED
 
 
 def mlp(rate=0.2, units=16, classes=4, activation="relu", shape=(6, 6)):
@@ -95,40 +97,46 @@ def test_variant_result_does_not_depend_on_its_neighbours(data):
     np.testing.assert_allclose(a.metrics["loss"][1], b.metrics["loss"][0], rtol=1e-5)
 
 
-def test_engine_matches_a_plain_optax_loop(data):
-    """The reference: the same model trained by hand, batch by batch, in fixed order."""
-    (x, y), _ = data
-    x, y = x[:200], y[:200]
-    model = compiled(mlp(0.0))
-    history = model.fit(x, y, epochs=2, batch_size=48, shuffle=False, seed=5, verbose=0)
-
+def plain_loop(x, y, tx, seed, epochs=2, batch=48):
+    """The reference: mlp(0.0) trained by hand with the optax transformation `tx`, batch by batch in
+    fixed order; (losses, accuracies, weights in get_weights' order)."""
     layerlab.backend.clear_session()
     ref = mlp(0.0)
-    root = jax.random.PRNGKey(5)
-    params = ref.init(jax.random.fold_in(root, 0), (6, 6))
-    tx = optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-7)
+    params = ref.init(jax.random.fold_in(jax.random.PRNGKey(seed), 0), (6, 6))
     opt_state = tx.init(params)
 
     def loss_fn(p, xb, yb):
         logits = ref.apply(p, xb, logits=True)
         return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), logits
 
+    n = len(x)
     losses, accs = [], []
-    for _ in range(2):
+    for _ in range(epochs):
         total = correct = 0.0
-        for start in range(0, 200, 48):  # the last batch has 8 samples and is kept
-            xb, yb = jnp.asarray(x[start:start + 48]), jnp.asarray(y[start:start + 48], jnp.int32)
+        for start in range(0, n, batch):  # the last batch may be partial and is kept
+            xb, yb = jnp.asarray(x[start:start + batch]), jnp.asarray(y[start:start + batch], jnp.int32)
             (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb)
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             total += float(loss) * len(yb)
             correct += float(jnp.sum(jnp.argmax(logits, -1) == yb))
-        losses.append(total / 200)
-        accs.append(correct / 200)
+        losses.append(total / n)
+        accs.append(correct / n)
+    weights = [np.asarray(params[i][k]) for i in (1, 3) for k in ("kernel", "bias")]
+    return losses, accs, weights
+
+
+def test_engine_matches_a_plain_optax_loop(data):
+    """The reference: the same model trained by hand, batch by batch, in fixed order."""
+    (x, y), _ = data
+    x, y = x[:200], y[:200]
+    model = compiled(mlp(0.0))
+    history = model.fit(x, y, epochs=2, batch_size=48, shuffle=False, seed=5, verbose=0)
+    # 200 samples in batches of 48: the last batch has 8 samples and is kept.
+    losses, accs, weights = plain_loop(x, y, optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-7), seed=5)
     np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)
     np.testing.assert_allclose(history.history["accuracy"], accs, atol=1e-6)
-    for got, want in zip(model.get_weights(), [np.asarray(params[1]["kernel"]), np.asarray(params[1]["bias"]),
-                                               np.asarray(params[3]["kernel"]), np.asarray(params[3]["bias"])]):
+    for got, want in zip(model.get_weights(), weights):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
@@ -160,6 +168,81 @@ def test_common_random_numbers_share_initial_weights_and_independent_draws_do_no
         x, y, epochs=1, seed=0, verbose=0, independent_draws=True)
     assert not np.allclose(indep.model(0).get_weights()[0], indep.model(1).get_weights()[0])
     assert crn.variants == [{"dropout.rate": 0.0, "seed": 0}, {"dropout.rate": 0.5, "seed": 0}]
+
+
+def draws(program, keys, epoch, n):
+    """Per stream of `keys`: the epoch's batch order (steps, B) and its first chunk's dropout draws,
+    made by the program's own functions from the stream's keys as its epoch makes them."""
+    out = []
+    for s in range(len(keys.shuffle)):
+        order, _ = program._batches(keys.shuffle[s], epoch, n)
+        chunk_key = jax.random.fold_in(jax.random.fold_in(keys.dropout[s], epoch), 0)
+        steps = min(layerlab.engine.NOISE_STEPS, order.shape[0])
+        noise = program.model.noise_draws(chunk_key, (steps, program.batch_size), program.in_shape)
+        out.append((np.asarray(order), [np.asarray(u) for u in noise if u is not None]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def draw_runs(data):
+    """Two variants of seed 0 whose setting barely matters (SGD learning rates 1e-5 apart,
+    relatively; dropout 0.5; shuffled batches), trained under common random numbers and twice with
+    independent draws: {kind: [(loss (2, epochs), [(keys, draws per stream) per epoch])]}. A spy on
+    the local backend sees each epoch's stream keys."""
+    from layerlab.backends import local
+    (x, y), _ = data
+    seen, real = [], local.run_epoch
+
+    def spy(program, state, hp, keys, epoch, *args):
+        seen.append((keys, draws(program, keys, int(epoch), len(x))))
+        return real(program, state, hp, keys, epoch, *args)
+
+    def run(**kwargs):
+        seen.clear()
+        layerlab.backend.clear_session()
+        opt = layerlab.optimizers.SGD(learning_rate=layerlab.sweep([0.05, 0.05 * (1 + 1e-5)]), momentum=0.9)
+        result = compiled(mlp(0.5), opt).fit(x, y, epochs=2, seed=0, verbose=0,
+                                             backend=layerlab.backends.Local(workers=1), **kwargs)
+        return result.metrics["loss"], list(seen)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "run_epoch", spy)
+        return {"common": [run()], "independent": [run(independent_draws=True), run(independent_draws=True)]}
+
+
+def test_common_random_numbers_share_batch_order_and_dropout_draws(draw_runs):
+    """Under common random numbers both variants train on one stream, the seed's: the same
+    initial weights, the same batches and the same masks, step by step; so the two barely
+    different settings follow one trajectory. With independent draws the same pair differs by
+    orders of magnitude more."""
+    (shared, epochs), = draw_runs["common"]
+    assert len(epochs) == 2
+    for keys, _ in epochs:
+        assert keys.shuffle.shape == (1, 2)  # one stream: both variants train on its batches and masks
+        expected = layerlab.engine.stream_keys(jax.random.PRNGKey(0)[None])
+        assert all(np.array_equal(a, b) for a, b in zip(keys, expected))
+    shared_gap = np.abs(shared[0] - shared[1]).max()
+    own = draw_runs["independent"][0][0]
+    own_gap = np.abs(own[0] - own[1]).max()
+    assert shared_gap < 1e-4 * shared.max(), shared_gap
+    assert own_gap > 100 * max(shared_gap, 1e-7), (own_gap, shared_gap)
+
+
+def test_independent_draws_give_each_variant_its_batches_and_masks_reproducibly(draw_runs):
+    """independent_draws=True gives each variant a stream of its own, whose batch order and
+    dropout draws differ from the other's, and are the same in a second run (bitwise the same loss)."""
+    (first, first_epochs), (again, again_epochs) = draw_runs["independent"]
+    assert np.array_equal(first, again)
+    for (keys, (a, b)), (keys_again, per_stream_again) in zip(first_epochs, again_epochs):
+        assert keys.shuffle.shape == (2, 2)  # a stream per variant
+        assert not np.array_equal(a[0], b[0])  # batch orders differ
+        assert len(a[1]) == 1 and not np.array_equal(a[1][0], b[1][0])  # dropout draws differ
+        for name in keys._fields:
+            assert np.array_equal(getattr(keys, name), getattr(keys_again, name)), name
+        for (order, noise), (order_again, noise_again) in zip((a, b), per_stream_again):
+            assert np.array_equal(order, order_again) and np.array_equal(noise[0], noise_again[0])
+    # Each epoch draws anew: epoch 2's batch order is not epoch 1's.
+    assert not np.array_equal(first_epochs[0][1][0][0], first_epochs[1][1][0][0])
 
 
 def test_seed_sweep_repeats_and_learning_rate_sweep_form_a_grid(data):
@@ -222,14 +305,26 @@ def test_a_diverging_variant_is_marked_and_does_not_disturb_the_others(data):
     np.testing.assert_allclose(result.metrics["loss"][0], alone.history["loss"], rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop", "adagrad", "adamw"])
-def test_every_optimizer_by_name_trains(data, name):
+@pytest.mark.parametrize("optimizer", [  # each class once, its flags and numbers away from the defaults
+    layerlab.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
+    layerlab.optimizers.RMSprop(learning_rate=0.01, rho=0.8, momentum=0.5, epsilon=0.1, centered=True),
+    layerlab.optimizers.Adagrad(learning_rate=0.1, initial_accumulator_value=0.5, epsilon=0.1),
+    layerlab.optimizers.Adam(learning_rate=0.01, epsilon=0.1, amsgrad=True),
+    layerlab.optimizers.AdamW(learning_rate=0.01, weight_decay=0.3, epsilon=0.1),
+], ids=repr)
+def test_the_engine_trains_with_each_optimizers_update(data, optimizer):
+    """The engine (numbers injected per variant) equals a plain loop over the optimizer's optax
+    transformation; tests/test_optimizers.py checks that transformation against Keras' formulas."""
     (x, y), _ = data
-    opt = name if name != "sgd" else layerlab.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
-    if name == "adagrad":
-        opt = layerlab.optimizers.Adagrad(learning_rate=0.1)
-    history = compiled(mlp(0.0), opt).fit(x, y, epochs=3, seed=0, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
+    x, y = x[:200], y[:200]
+    model = compiled(mlp(0.0), optimizer)
+    history = model.fit(x, y, epochs=2, batch_size=48, shuffle=False, seed=5, verbose=0)
+    tx = layerlab.optimizers.get(optimizer).transform()
+    losses, accs, weights = plain_loop(x, y, tx, seed=5)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)
+    np.testing.assert_allclose(history.history["accuracy"], accs, atol=1e-6)
+    for got, want in zip(model.get_weights(), weights):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_optimizer_defaults_are_keras_defaults():
@@ -258,13 +353,23 @@ def test_categorical_crossentropy_on_one_hot_equals_sparse(data):
 
 
 def test_binary_crossentropy_with_a_sigmoid_output(data):
-    (x, y), _ = data
+    """On linearly separable labels a sigmoid output learns them (chance is about 0.5), and the
+    accuracy it reports is numpy's on its own predictions."""
+    (x, _), (xv, _) = data
+    direction = np.random.default_rng(3).normal(size=36)
+    cut = np.median(x.reshape(len(x), -1) @ direction)  # a hyperplane through the middle of x
+    target, val_target = ((a.reshape(len(a), -1) @ direction > cut).astype(np.float32) for a in (x, xv))
+    assert target.mean() == 0.5 and 0.35 < val_target.mean() < 0.65  # guessing one class scores <= 0.65
     model = layerlab.Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(8, activation="relu"),
                                  layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, (y % 2).astype(np.float32), epochs=3, seed=0, verbose=0)
+    model.compile(optimizer=layerlab.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, target, validation_data=(xv, val_target), epochs=10, seed=0, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert 0.4 < history.history["accuracy"][-1] <= 1.0
+    assert history.history["accuracy"][-1] > 0.9
+    assert history.history["val_accuracy"][-1] > 0.9
+    predicted = model.predict(xv)[:, 0] > 0.5
+    assert history.history["val_accuracy"][-1] == pytest.approx(np.mean(predicted == val_target), abs=1e-6)
 
 
 def test_softmax_output_loss_is_computed_from_logits():
@@ -275,10 +380,35 @@ def test_softmax_output_loss_is_computed_from_logits():
     assert float(loss.per_sample(logits, jnp.array([2]), True)[0]) == pytest.approx(400.0, rel=1e-6)
 
 
-def test_unsupported_keras_arguments_say_so(data):
-    (x, y), _ = data
-    with pytest.raises(ConfigError, match="callbacks"):
-        compiled(mlp()).fit(x, y, callbacks=[object()], verbose=0)
+# docs/keras-differences.md: "Unsupported fit arguments (...) raise a one-line error instead of
+# being ignored". Each with a value other than Keras' default, and the default itself.
+UNSUPPORTED_FIT = [("callbacks", [object()], None), ("class_weight", {0: 1.0, 1: 2.0}, None),
+                   ("sample_weight", np.ones(600), None), ("initial_epoch", 1, 0),
+                   ("steps_per_epoch", 5, None), ("validation_steps", 2, None),
+                   ("validation_batch_size", 64, None), ("validation_freq", 2, 1)]
+
+
+@pytest.mark.parametrize("arg, value, default", UNSUPPORTED_FIT, ids=[a for a, _, _ in UNSUPPORTED_FIT])
+def test_unsupported_keras_arguments_say_so(data, config_error, arg, value, default):
+    (x, y), (xv, yv) = data
+    message = config_error(UNSUPPORTED, compiled(mlp()).fit, x, y, validation_data=(xv, yv), verbose=0,
+                           mentions=(f"fit: {arg}: ", f"received {arg}=", f"default ({default!r})"), **{arg: value})
+    assert message.startswith(f"fit: {arg}: not supported"), message
+
+
+def test_unsupported_keras_arguments_at_their_defaults_are_accepted(data):
+    (x, y), (xv, yv) = data
+    defaults = {arg: default for arg, _, default in UNSUPPORTED_FIT}
+    assert len(defaults) == 8
+    history = compiled(mlp()).fit(x, y, validation_data=(xv, yv), epochs=1, seed=0, verbose=0, **defaults)
+    assert len(history.history["val_loss"]) == 1
+
+
+@pytest.mark.parametrize("noise_shape", [(None, 1), (1, 16)])
+def test_dropout_noise_shape_is_refused_in_one_line(config_error, noise_shape):
+    config_error(NO_NOISE_SHAPE, layers.Dropout, 0.5, noise_shape=noise_shape,
+                 mentions=("Dropout: noise_shape: ", repr(noise_shape)))
+    assert layers.Dropout(0.5, noise_shape=None).rate == 0.5
 
 
 @pytest.mark.parametrize("call, pattern", [
@@ -338,8 +468,19 @@ def test_a_sweeps_epoch_line_names_its_best_variant_and_the_range(data, capsys):
 
 def test_to_frame_and_history_are_json_ready(data):
     (x, y), _ = data
-    result = compiled(mlp(layerlab.sweep([0.0, 0.3]))).fit(x, y, epochs=1, seed=0, verbose=0)
-    json.dumps([h.history for h in result.histories])
+    result = compiled(mlp(layerlab.sweep([0.0, 0.3]))).fit(x, y, epochs=2, seed=0, verbose=0)
+    histories = [h.history for h in result.histories]
+    # Strict JSON (no NaN, no numpy scalars), and back again unchanged: plain floats.
+    assert json.loads(json.dumps(histories, allow_nan=False)) == histories
+    assert all(type(v) is float for h in histories for values in h.values() for v in values)
+    assert [h.params for h in result.histories] == json.loads(json.dumps([h.params for h in result.histories],
+                                                                      allow_nan=False))
+    frame = result.to_frame()
+    records = frame.to_dict("records")
+    assert json.loads(json.dumps(records, allow_nan=False)) == records
+    assert len(frame) == 2 * 2 * 2  # variants x epochs x (loss, accuracy)
+    row = frame[(frame.variant == 1) & (frame.epoch == 2) & (frame.metric == "loss")]
+    assert row.value.item() == histories[1]["loss"][1]
     assert result.label(1) == "rate=0.3"
 
 
