@@ -1,12 +1,16 @@
 """The Ray backend on a real two-node Ray cluster started here (`ray start`, 127.0.0.1, one CPU
-a node): a variant's numbers are the local backend's whichever backend trains it and however its
-group is sliced; the store gets every epoch as it finishes and resumes across backends; a worker
-killed mid-run is replaced and its slice continues from the last epoch the driver received;
-`layerlab run --backend ray` records a run that show and report read; without Ray, the message
-says how to install it."""
+a node, every port Ray's choice): a variant's numbers are the local backend's whichever backend
+trains it and however its group is sliced; the store gets every epoch as it finishes, and a run
+stopped on either backend resumes on the other; a worker killed mid-run is replaced and its slice
+continues from the last epoch the driver received, and after max_retries the fit ends in one line;
+without an address $RAY_ADDRESS is used, then the cluster `ray start` began here; `layerlab run
+--backend ray` records a run that show and report read; without Ray, the message says how to
+install it."""
+import html
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,8 +24,11 @@ import pytest
 
 import layerlab
 from layerlab import backends, cli, layers
+from layerlab.analysis import analyze
+from layerlab.analysis.words import OVERFITTING
 from layerlab.backends import BackendWarning, Ray, RayNotInstalled
-from layerlab.errors import ConfigError
+from layerlab.backends.ray import GAVE_UP, NO_CLUSTER
+from layerlab.errors import ConfigError, LayerlabError
 from layerlab.store import Store, StoreRecorder
 from synthetic import blobs
 from tiny_study import tiny_study
@@ -75,18 +82,24 @@ def cluster():
     saved = {k: os.environ.get(k) for k in ENV}
     os.environ.update(ENV)
     command = [shutil.which("ray") or str(Path(sys.executable).parent / "ray")]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"127.0.0.1:{port}"
 
     def ray_cli(*args):
-        subprocess.run(command + list(args), check=True, capture_output=True, timeout=180)
+        run = subprocess.run(command + list(args), capture_output=True, text=True, timeout=180, check=False)
+        assert run.returncode == 0, f"ray {' '.join(args)}: {run.stdout}{run.stderr}"
+        return run.stdout + run.stderr
 
     try:
-        ray_cli("start", "--head", f"--port={port}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
-                "--disable-usage-stats", "--include-dashboard=false")
-        ray_cli("start", f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1")
+        # Port 0 everywhere Ray allows it: each server binds a port the kernel picks, so no other
+        # process can take one between our choosing it and Ray binding it (as with a port chosen
+        # here and passed on). The head's address is read back from what `ray start` prints.
+        # (Only Ray's client server keeps a fixed port, 10001; the tests do not use it.)
+        free = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--min-worker-port=0", "--max-worker-port=0",
+                "--dashboard-agent-listen-port=0"]
+        head = ray_cli("start", "--head", "--port=0", *free, "--disable-usage-stats", "--include-dashboard=false")
+        address = re.search(r"ray start --address='([^']+:\d+)'", head)
+        assert address, head
+        address = address.group(1)
+        ray_cli("start", f"--address={address}", *free)
         ray.init(address=address, logging_level=logging.WARNING)
         deadline = time.monotonic() + 60
         while sum(n["Alive"] for n in ray.nodes()) < 2 or ray.cluster_resources().get("CPU", 0) < 2:
@@ -194,10 +207,114 @@ def test_a_run_stopped_on_ray_resumes_on_either_backend(cluster, local, tmp_path
 
 
 @needs_ray
+def test_a_run_stopped_locally_resumes_on_ray(cluster, local, tmp_path):
+    path = tmp_path / "runs.db"
+    stopped = Logged(path, stop_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(store=stopped)  # the local backend
+    with Store.open(path) as store:
+        assert store.run(1)["status"] == "interrupted"
+    assert {e for (v, e, m) in stored_rows(path) if v < 4} == {0, 1}  # group 0: 2 epochs recorded
+    resumed, backend = Logged(path, resume=1), Ray(address=cluster, variants_per_task=2)
+    assert_same(fit(store=resumed, backend=backend), local[0])
+    assert resumed.status == "finished" and {(0, 0), (0, 1)} <= set(backend.workers)  # group 0 went on on Ray
+    assert sorted(resumed.seen + stopped.seen) == [(g, e) for g in (0, 1) for e in range(EPOCHS)]
+    assert stored_rows(path).keys() == stored_rows(local[1]).keys()
+
+
+class KillsEveryWorker(StoreRecorder):
+    """Kills (SIGKILL) every worker that reports an epoch of group 0's slice 0."""
+
+    def __init__(self, store, backend):
+        super().__init__(store)
+        self.backend, self.killed = backend, []
+
+    def epoch_end(self, group, epoch, row, state):
+        super().epoch_end(group, epoch, row, state)
+        pid = self.backend.workers.get((0, 0))
+        if group == 0 and pid not in self.killed:
+            self.killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
+
+
+@needs_ray
+def test_max_retries_gives_up_in_one_line_after_the_last_retry_keeping_what_was_recorded(cluster, tmp_path):
+    """max_retries=1: the first lost worker is replaced (one warning), the second ends the fit with
+    GAVE_UP; the run is marked failed and resumes to the uninterrupted run's numbers."""
+    epochs = 2 * EPOCHS  # a replaced worker, one epoch ahead at most, is still training when killed
+    backend, path = Ray(address=cluster, variants_per_task=2, max_retries=1), tmp_path / "runs.db"
+    recorder = KillsEveryWorker(path, backend)
+    with pytest.warns(BackendWarning) as warned, pytest.raises(LayerlabError) as info:
+        fit(epochs=epochs, store=recorder, backend=backend)
+    expected = re.escape(GAVE_UP.format(group=0, slice=0, times=2, retries=1, error="ERROR"))
+    message = str(info.value)
+    assert re.fullmatch(expected.replace("ERROR", r"WorkerCrashedError: [^\n]+"), message), message
+    retries = [str(w.message) for w in warned if issubclass(w.category, BackendWarning)]
+    assert len(retries) == 1 and "(retry 1 of 1)" in retries[0], retries
+    assert len(recorder.killed) == 2 and [r[:2] for r in backend.restarts] == [(0, 0)]
+    with Store.open(path) as store:
+        run = store.run(1)
+        assert run["status"] == "failed" and run["error"] == message
+        assert run["epochs_completed"] < epochs
+    recorded = sorted({e for (v, e, m) in stored_rows(path) if v < 4})  # group 0's epochs, whole
+    assert recorded and recorded == list(range(len(recorded)))
+    resumed = fit(epochs=epochs, store=StoreRecorder(path, resume=1))  # here: everything recorded is kept
+    assert_same(resumed, fit(epochs=epochs))
+
+
+def connected_to():
+    import ray
+    return ray.get_runtime_context().gcs_address
+
+
+class Connected(Exception):
+    """Raised by a spy of ray.init once connected: the fit goes no further (no workers start)."""
+
+
+def cluster_found_by(backend, monkeypatch):
+    """The address of the cluster that a fit with `backend` connects this driver to."""
+    import ray
+    real = ray.init
+
+    def init(*args, **kwargs):
+        real(*args, **kwargs)
+        raise Connected(connected_to())
+    ray.shutdown()
+    with monkeypatch.context() as m:
+        m.setattr(ray, "init", init)
+        with pytest.raises(Connected) as info:
+            fit(epochs=1, backend=backend)
+    return str(info.value)
+
+
+@needs_ray
+def test_without_an_address_ray_address_is_used_then_the_cluster_ray_start_began(cluster, monkeypatch, tmp_path):
+    """README: without an address layerlab uses $RAY_ADDRESS, else the cluster `ray start` began
+    on this machine (the one started here is the latest); an address given wins over both."""
+    import ray
+    try:
+        # $RAY_ADDRESS alone names the cluster: with Ray's folder elsewhere no `ray start` is known
+        # here, and Ray would start a cluster of its own.
+        monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+        monkeypatch.setenv("RAY_ADDRESS", cluster)
+        assert cluster_found_by(Ray(), monkeypatch) == cluster
+        monkeypatch.delenv("RAY_TMPDIR")
+        with socket.socket() as nothing:  # bound, not listening: nobody serves there meanwhile
+            nothing.bind(("127.0.0.1", 0))
+            monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{nothing.getsockname()[1]}")
+            assert cluster_found_by(Ray(address=cluster), monkeypatch) == cluster  # the address given wins
+        monkeypatch.delenv("RAY_ADDRESS")
+        assert cluster_found_by(Ray(), monkeypatch) == cluster  # nothing said: the cluster `ray start` began
+    finally:
+        ray.shutdown()
+        ray.init(address=cluster, logging_level=logging.WARNING)
+
+
+@needs_ray
 @pytest.mark.usefixtures("real_mnist")
 def test_layerlab_run_backend_ray_records_a_run_show_and_report_read(cluster, tmp_path, capsys):
     study = tmp_path / "tiny.toml"
-    study.write_text(tiny_study())
+    study.write_text(tiny_study(name="tiny on ray"))
     ray_store, local_store = tmp_path / "ray.db", tmp_path / "local.db"
     assert cli.main(["run", str(study), "--backend", "ray", "--address", cluster, "--store", str(ray_store),
                      "--quiet"]) == 0
@@ -208,7 +325,21 @@ def test_layerlab_run_backend_ray_records_a_run_show_and_report_read(cluster, tm
     assert cli.main(["show", "1", "--store", str(ray_store)]) == 0
     assert "finished, 2/2 epochs" in capsys.readouterr().out
     assert cli.main(["report", "1", "--out", str(tmp_path / "report.html"), "--store", str(ray_store)]) == 0
-    assert (tmp_path / "report.html").stat().st_size > 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    result = layerlab.load_run(1, store=ray_store)
+    assert "<title>tiny on ray: run 1</title>" in page and "<h1>tiny on ray: run 1</h1>" in page
+    assert '<p class="meta">2 variants, 2 epochs; swept: dropout.rate: 0.0, 0.5;' in page
+    for heading in ("Study", "Model", "Results at the last epoch", "Analysis", "Learning curves"):
+        assert f"<h2>{heading}</h2>" in page, heading
+    assert "[[layers]]" in page and "dense (Dense)" in page
+    results = page.split("<h2>Results at the last epoch</h2>")[1].split("<h2>")[0]
+    for i in range(len(result)):  # every variant has its row
+        assert f'<td class="text">{html.escape(result.label(i))}</td>' in results, result.label(i)
+    analysis = analyze(result)
+    assert html.escape(str(analysis.recommendation)) in page
+    assert f"<p>{html.escape(OVERFITTING)}</p>" in page
+    names = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"/>', page)
+    assert names == ["overview", "accuracy", "loss", "val_accuracy", "val_loss"], names
 
 
 # -- without a cluster ------------------------------------------------------------------------------
@@ -222,6 +353,30 @@ def test_without_ray_the_message_says_how_to_install_it(monkeypatch, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("layerlab: error: backend: 'ray' needs Ray") and 'pip install "layerlab[ray]"' in err
     assert len(err.strip().splitlines()) == 1 and not store.exists()  # nothing created
+
+
+@needs_ray
+@pytest.mark.parametrize(("address", "env", "named"), [
+    (None, "10.9.8.7:6379", "the cluster at $RAY_ADDRESS='10.9.8.7:6379'"),
+    ("auto", "10.9.8.7:6379", "the cluster at $RAY_ADDRESS='10.9.8.7:6379'"),
+    ("head:6379", "10.9.8.7:6379", "the cluster at 'head:6379'"),
+    (None, None, "the cluster `ray start` began on this machine")])
+def test_a_cluster_out_of_reach_is_named_in_one_line(monkeypatch, address, env, named):
+    """The message names the cluster Ray tried (README's order), not the address left out."""
+    import ray
+
+    def init(address=None, **kwargs):
+        raise ConnectionError(f"Failed to connect to Ray cluster at {address}")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    with pytest.raises(LayerlabError) as info:
+        fit(epochs=1, backend=Ray(address=address))
+    expected = re.escape(NO_CLUSTER.format(cluster=named, error="ERROR")).replace("ERROR", "ConnectionError: [^\n]+")
+    assert re.fullmatch(expected, str(info.value)), str(info.value)
 
 
 def test_bad_backend_arguments_name_the_fix(config_error):

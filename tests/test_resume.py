@@ -1,5 +1,6 @@
-"""Crashes cost at most the epoch in flight: `layerlab run` killed with SIGKILL at random
-moments and resumed gives bitwise the uninterrupted run; Ctrl-C stops after recording what is
+"""Crashes cost at most the epoch in flight: `layerlab run` killed with SIGKILL at moments drawn
+from a seed (between epochs, before an epoch is recorded, inside the transaction recording it)
+and resumed gives bitwise the uninterrupted run; Ctrl-C stops after recording what is
 complete and marks the run interrupted; a full disk (a file-size limit) stops the run with a
 one-line error and leaves the store consistent and resumable. Real processes, real signals."""
 import os
@@ -15,13 +16,12 @@ import pytest
 
 import layerlab
 from layerlab import cli
-from layerlab.errors import StoreError
 from layerlab.store import Store, checkpoint
 from tiny_study import tiny_study
 
 SRC = Path(layerlab.__file__).resolve().parents[1]
 EPOCHS = 12
-STUDY = tiny_study(limit_train=30000, limit_test=1000, epochs=EPOCHS, seed=4)  # ~0.15 s an epoch: time to land a signal
+STUDY = tiny_study(limit_train=3000, limit_test=500, epochs=EPOCHS, seed=4)  # signals land where it pauses (PAUSING)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and rlimits")
 
@@ -59,80 +59,147 @@ SMALL_DISK = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, s
               "resource.setrlimit(resource.RLIMIT_FSIZE, (1_200_000, 1_200_000)); "
               "os.execv(sys.executable, [sys.executable, '-m', 'layerlab.cli'] + sys.argv[1:])")
 
+# Runs `layerlab` and stops it (SIGSTOP to itself) at a chosen moment, so that a signal lands
+# there however fast the machine is. $PAUSE is WHERE:EPOCH (epochs counted from 0), WHERE one of
+#   after:  epoch EPOCH - 1 is committed (the store holds EPOCH epochs, the next one not begun);
+#   before: epoch EPOCH is trained and about to be recorded (its numbers exist only in memory);
+#   inside: epoch EPOCH's rows are written in the open transaction, not yet committed.
+# In each case a reader of the store sees EPOCH whole epochs.
+PAUSING = """
+import os, signal, sys
+from layerlab.store import StoreRecorder, _db
+where, at = os.environ["LAYERLAB_TEST_PAUSE"].split(":")
+at, real_end, real_binary, committing = int(at), StoreRecorder.epoch_end, _db.sqlite3.Binary, []
 
-def launch(*args, small_disk=False, cache=None):
-    """`layerlab *args` in a new process; `cache`: a JAX compilation cache folder (saves ~3 s a start)."""
+def stop():
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+def binary(data):  # called inside commit_epoch's transaction, after the history rows
+    if committing and committing[-1]:
+        stop()
+    return real_binary(data)
+
+def epoch_end(self, group, epoch, row, state):
+    if (where, epoch) == ("before", at):
+        stop()
+    committing.append((where, epoch) == ("inside", at))
+    try:
+        real_end(self, group, epoch, row, state)
+    finally:
+        committing.pop()
+    if (where, epoch + 1) == ("after", at):
+        stop()
+
+StoreRecorder.epoch_end, _db.sqlite3.Binary = epoch_end, binary
+from layerlab.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+WHERE = ("after", "before", "inside")
+
+
+def launch(*args, small_disk=False, cache=None, pause=None):
+    """`layerlab *args` in a new process; `cache`: a JAX compilation cache folder (saves ~3 s a
+    start); `pause`: (where, epoch) at which it stops itself (see PAUSING)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
     env.pop("LAYERLAB_STORE", None)
     if cache is not None:
         env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    command = ["-c", SMALL_DISK] if small_disk else ["-m", "layerlab.cli"]
+    command = ["-m", "layerlab.cli"]
+    if small_disk:
+        command = ["-c", SMALL_DISK]
+    elif pause is not None:
+        command = ["-c", PAUSING]
+        env["LAYERLAB_TEST_PAUSE"] = "{}:{}".format(*pause)
     return subprocess.Popen([sys.executable, *command, *map(str, args)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def wait_for_epochs(store, n, process, timeout=120):
-    """Polls the store (read while the run writes) until every variant has n epochs."""
+def wait_until_paused(store, process, timeout=120):
+    """Waits until the process has stopped itself; returns the epochs the store holds then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            with Store.open(store) as s:
-                if s.run(1)["epochs_completed"] >= n:
-                    return
-        except StoreError:
-            pass  # no store, or no run in it, yet
+        pid, status = os.waitpid(process.pid, os.WUNTRACED | os.WNOHANG)
+        if pid and os.WIFSTOPPED(status):
+            break
+        assert not pid, f"it ended ({status}) before it paused: {process.communicate()}"
         time.sleep(0.01)
-    raise AssertionError(f"no {n} epochs in {timeout} s")
+    else:
+        raise AssertionError(f"not paused in {timeout} s")
+    with Store.open(store) as s:
+        return s.run(1)["epochs_completed"]
 
 
-def assert_consistent(store, status):
+def assert_consistent(store, status, said=""):
     """Every variant has the same whole epochs, and the checkpoint of the last one is sound."""
     with Store.open(store) as s:
-        assert s.integrity() == "ok"
+        assert s.integrity() == "ok", said
         run = s.run(1)
         done = run["epochs_completed"]
-        assert run["status"] == status and 1 <= done < EPOCHS
+        assert run["status"] == status and 1 <= done < EPOCHS, (run["status"], done, said)
         epochs = sorted({e for _, e, _, _ in s.history(1)})
-        assert epochs == list(range(done)) and len(s.history(1)) == 2 * done * 4
+        assert epochs == list(range(done)) and len(s.history(1)) == 2 * done * 4, (epochs, said)
         (last,) = s.checkpoints(1, 0)
-        assert last["epoch"] == done - 1
+        assert last["epoch"] == done - 1, said
         checkpoint.unpack(s.checkpoint_data(1, 0, last["epoch"]), last["sha256"])
     return run
 
 
-def test_killed_at_random_moments_and_resumed_it_is_bitwise_the_uninterrupted_run(study, reference, cache, tmp_path):
-    seed = int(os.environ.get("LAYERLAB_TEST_SEED", time.time_ns() % 10 ** 6))
-    rng = random.Random(seed)
-    store, target, moments = tmp_path / "runs.db", 0, []
-    for kill in range(3):
-        target += rng.randint(1, 3)  # kill once this many epochs are committed, plus a random delay
-        delay = rng.uniform(0.0, 0.2)
+def kill_moments(seed):
+    """One kill at each place of WHERE, in an order and at epochs drawn from `seed`: (where,
+    epochs recorded), the epochs rising from 1 and the last below EPOCHS (the run is unfinished)."""
+    rng, epochs, moments = random.Random(seed), 0, []
+    for i, where in enumerate(rng.sample(WHERE, len(WHERE))):
+        epochs += rng.randint(1, (EPOCHS - 1 - epochs) // (len(WHERE) - i))
+        moments.append((where, epochs))
+    return moments
+
+
+def test_every_seed_gives_reachable_kill_moments_at_every_place():
+    for seed in range(500):
+        moments = kill_moments(seed)
+        epochs = [e for _, e in moments]
+        assert epochs == sorted(set(epochs)) and epochs[0] >= 1 and epochs[-1] < EPOCHS, (seed, moments)
+        assert sorted(w for w, _ in moments) == sorted(WHERE), (seed, moments)
+
+
+def test_killed_at_chosen_moments_and_resumed_it_is_bitwise_the_uninterrupted_run(study, reference, cache, tmp_path):
+    """SIGKILL after a committed epoch, before recording one, and inside the transaction that
+    records one, at epochs drawn from a seed (LAYERLAB_TEST_SEED to choose another); each
+    resumed run starts from what the store holds."""
+    seed = int(os.environ.get("LAYERLAB_TEST_SEED", "4"))
+    moments = kill_moments(seed)
+    said = f"LAYERLAB_TEST_SEED={seed}: kills at (where, epochs recorded) {moments}"
+    store = tmp_path / "runs.db"
+    for kill, (where, epochs) in enumerate(moments):
         resume = [] if kill == 0 else (["--resume"] if kill == 1 else ["--resume", 1])
-        process = launch("run", *([] if kill == 2 else [study]), *resume, "--store", store, "--quiet", cache=cache)
-        wait_for_epochs(store, target, process)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        moments.append((target, round(delay, 3)))
-        run = assert_consistent(store, "running")  # a killed run cannot say so: its status stays
-        assert layerlab.store.run_status(Store.open(store), run) == "stopped", moments
+        process = launch("run", *([] if kill == 2 else [study]), *resume, "--store", store, "--quiet", cache=cache,
+                         pause=(where, epochs))
+        try:
+            assert wait_until_paused(store, process) == epochs, said
+        finally:
+            process.kill()  # a stopped process dies of SIGKILL at once
+            process.communicate()
+        run = assert_consistent(store, "running", said)  # a killed run cannot say so: its status stays
+        assert run["epochs_completed"] == epochs, said
+        assert layerlab.store.run_status(Store.open(store), run) == "stopped", said
     assert cli.main(["run", "--resume", "1", "--store", str(store), "--quiet"]) == 0
     rows, weights = recorded(store)
-    assert rows == reference[0], f"seed {seed}, kills after (epochs, delay) {moments}"
+    assert rows == reference[0], said
     for a, b in zip(weights, reference[1]):
-        assert all(np.array_equal(x, y) for x, y in zip(a, b)), f"seed {seed}, kills {moments}"
+        assert all(np.array_equal(x, y) for x, y in zip(a, b)), said
 
 
 def test_ctrl_c_records_what_is_complete_and_marks_the_run_interrupted(study, reference, cache, tmp_path):
     store = tmp_path / "runs.db"
-    process = launch("run", study, "--store", store, "--quiet", cache=cache)
-    wait_for_epochs(store, 2, process)
-    process.send_signal(signal.SIGINT)
+    process = launch("run", study, "--store", store, "--quiet", cache=cache, pause=("after", 2))
+    assert wait_until_paused(store, process) == 2
+    process.send_signal(signal.SIGINT)  # pending while it is stopped; delivered as it continues
+    process.send_signal(signal.SIGCONT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     run = assert_consistent(store, "interrupted")
+    assert run["epochs_completed"] == 2  # recording is the main thread's: Ctrl-C lands right after epoch 2
     assert err.splitlines() == [f"layerlab: interrupted: run 1 stopped with {run['epochs_completed']} of {EPOCHS} "
                                 f"epochs recorded; resume with `layerlab run --resume 1 --store {store}`"]
     assert out.startswith(f"run 1 started: {study}")

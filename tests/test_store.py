@@ -40,14 +40,20 @@ def same(a, b):
 
 def test_fit_records_every_epoch_and_load_run_gives_it_back_bitwise(tmp_path):
     path = tmp_path / "runs.db"
-    result = fit(model(units=layerlab.sweep([8, 16])), store=path)  # two compile groups
+    swept = model(units=layerlab.sweep([8, 16]))
+    config = swept.get_config()  # the model as written: its sweeps, not one variant's settings
+    result = fit(swept, store=path)  # two compile groups
     assert result.run_id == 1
     with Store.open(path) as store:
         run = store.run(1)
         assert (run["status"], run["epochs"], run["epochs_completed"], run["variants"]) == ("finished", 3, 3, 4)
         assert run["dataset"] == "arrays" and len(run["dataset_sha256"]) == 64 and run["ended"] >= run["started"]
         assert run["jax_version"] and run["python_version"] and run["machine"] and run["layerlab_version"] == layerlab.__version__
-        assert run["spec"]["model"] == result.model(0).get_config() or run["spec"]["model"]["layers"]
+        assert run["spec"]["model"] == config
+        assert [layer["config"].get(k) for layer, k in zip(config["layers"][1:], ("units", "rate"))] == [
+            {"sweep": [8, 16]}, {"sweep": [0.0, 0.5]}]  # the sweeps themselves are what is stored
+        rebuilt = layerlab.Sequential.from_config(run["spec"]["model"])
+        assert rebuilt.get_config() == config and rebuilt.get_config() != result.model(0).get_config()
         assert len(store.history(1)) == 4 * 3 * 4  # variants x epochs x metrics
         assert [len(store.checkpoints(1, g)) for g in (0, 1)] == [1, 1]  # the last one only
     loaded = layerlab.load_run(1, store=path)
@@ -224,8 +230,11 @@ def _fields(name):
 
 
 def test_two_writers_at_once_both_succeed_and_a_reader_sees_whole_epochs(tmp_path):
-    path, epochs, errors, seen = tmp_path / "new" / "shared.db", 40, [], []
-    start = threading.Barrier(3)
+    """Two writers record 40 epochs each while a reader reads snapshots until both are done; a
+    writer halfway through waits for the reader to have seen a run in progress, so the reader
+    provably read while epochs were being committed, and every state it saw held whole epochs."""
+    path, epochs, halfway, errors, seen = tmp_path / "new" / "shared.db", 40, 20, [], []
+    start, in_progress, done = threading.Barrier(3), threading.Event(), threading.Semaphore(0)
 
     def writer(name):
         try:
@@ -237,34 +246,49 @@ def test_two_writers_at_once_both_succeed_and_a_reader_sees_whole_epochs(tmp_pat
             for e in range(epochs):
                 rows = [(v, e, "loss", float(rng.normal())) for v in range(2)]
                 store.commit_epoch(run, 0, e, rows, checkpoint.pack([rng.normal(size=(64, 256))]), [])
+                if e == halfway and not in_progress.wait(60):
+                    raise AssertionError(f"{name}: in 60 s the reader saw no run in progress: {seen[-5:]}")
             store.finish_run(run, "finished")
             store.close()
         except Exception as e:  # reported below: a thread's exception would be lost
             errors.append(e)
+        finally:
+            done.release()
 
     def reader():
         start.wait()
-        while len(seen) < 200 and not errors:
+        finished = 0
+        while finished < 2 and not errors:
+            finished += done.acquire(blocking=False)
             try:
                 with Store.open(path) as store, store.snapshot():
                     for r in store.runs():
-                        n = len(store.history(r["id"]))
-                        seen.append(n == 2 * r["epochs_completed"])  # an epoch is all there or not at all
+                        done_epochs = r["epochs_completed"]
+                        recorded = sorted((e, v) for v, e, _, _ in store.history(r["id"]))
+                        # An epoch is all there (both variants) or not at all, and agrees with the run row.
+                        whole = recorded == [(e, v) for e in range(done_epochs) for v in range(2)]
+                        seen.append((r["id"], r["status"], done_epochs, whole))
+                        if r["status"] == "running" and 0 < done_epochs < epochs:
+                            in_progress.set()
             except StoreError as e:
                 if "no such file" not in str(e):
                     errors.append(e)
+            except Exception as e:  # an assertion or a bug in the reader: reported below
+                errors.append(e)
 
     threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(2)] + [threading.Thread(target=reader)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
-    assert not errors, errors
+    assert not any(t.is_alive() for t in threads) and not errors, errors
     with Store.open(path) as store:
         runs = store.runs()
         assert [(r["status"], r["epochs_completed"]) for r in runs] == [("finished", epochs)] * 2
         assert store.integrity() == "ok" and all(len(store.checkpoints(r["id"], 0)) == 1 for r in runs)
-    assert seen and all(seen)
+    partial = [s for s in seen if s[1] == "running" and 0 < s[2] < epochs]
+    assert partial, f"the reader never saw a run in progress: {seen[:5]} ... {seen[-5:]}"
+    assert all(whole for *_, whole in seen), [s for s in seen if not s[-1]][:5]
 
 
 def test_process_alive_tells_a_killed_run_from_a_running_one(tmp_path):

@@ -35,7 +35,7 @@ NOT_INSTALLED = ("backend: 'ray' needs Ray, which is not installed here; receive
 BAD_ARG = "Ray: {arg}: expected {expected}; received {received!r}. Pass e.g. {arg}={example}."
 TOO_SMALL = ("Ray: the cluster has {have}; expected room for one task ({want}). Pass smaller "
              "cpus_per_task=/gpus_per_task=, or add nodes (`ray start --address=...` on each).")
-NO_CLUSTER = ("Ray: could not connect to the cluster at {address!r} ({error}); expected one started with "
+NO_CLUSTER = ("Ray: could not connect to {cluster} ({error}); expected one started with "
               "`ray start --head`. Check the address; if the cluster uses token authentication, set "
               "RAY_AUTH_MODE=token (and RAY_AUTH_TOKEN) here too.")
 RETRYING = ("group {group} slice {slice} ({variants} variants): {error}; resubmitting it from epoch {epoch} "
@@ -106,8 +106,8 @@ class Ray:
                 try:
                     ray.init(address=self.address, logging_level=logging.WARNING)
                 except ConnectionError as e:
-                    raise LayerlabError(NO_CLUSTER.format(address=self.address, error=_one_line(e.__cause__ or e))
-                                        ) from e
+                    raise LayerlabError(NO_CLUSTER.format(cluster=_cluster(self.address),
+                                                          error=_one_line(e.__cause__ or e))) from e
         self.workers, self.restarts = {}, []
         jobs = [make_job(group, init=False) for group in groups]  # the workers draw the initial weights
         capacity, gpus = self._capacity(ray)
@@ -269,6 +269,15 @@ class _Driver:
             except Exception:  # already finished or gone: nothing to stop
                 pass
         self.active.clear()
+
+
+def _cluster(address):
+    """The cluster ray.init(address) tried, in Ray's order: an address given, else $RAY_ADDRESS
+    (which overrides 'auto' too), else the one `ray start` began on this machine."""
+    env = os.environ.get("RAY_ADDRESS")
+    if address in (None, "auto") and env:
+        return f"the cluster at $RAY_ADDRESS={env!r}"
+    return "the cluster `ray start` began on this machine" if address is None else f"the cluster at {address!r}"
 
 
 def _one_line(error):
