@@ -14,6 +14,9 @@ A slice whose worker or node dies is resubmitted from the last epoch the driver 
 The slices of one group are placed together (a Ray placement group), so none of them waits for
 a sibling that cannot start, and none runs more than `lead` epochs ahead of its slowest sibling:
 the driver keeps a slice's states until the whole group has reached that epoch.
+
+A little longer than 300 lines: the backend's options, the driver's loop (placement, backpressure,
+retries) and the messages that name what Ray did are one story, read best in one file.
 """
 import logging
 import math
