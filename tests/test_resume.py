@@ -5,7 +5,6 @@ complete and marks the run interrupted; a full disk (a file-size limit) stops th
 one-line error and leaves the store consistent and resumable. Real processes, real signals."""
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -89,6 +88,8 @@ def epoch_end(self, group, epoch, row, state):
         committing.pop()
     if (where, epoch + 1) == ("after", at):
         stop()
+    if (where, epoch + 1) == ("interrupt", at):  # Ctrl-C, a real SIGINT, right after epoch `at` is recorded
+        os.kill(os.getpid(), signal.SIGINT)
 
 StoreRecorder.epoch_end, _db.sqlite3.Binary = epoch_end, binary
 from layerlab.cli import main
@@ -192,11 +193,8 @@ def test_killed_at_chosen_moments_and_resumed_it_is_bitwise_the_uninterrupted_ru
 
 def test_ctrl_c_records_what_is_complete_and_marks_the_run_interrupted(study, reference, cache, tmp_path):
     store = tmp_path / "runs.db"
-    process = launch("run", study, "--store", store, "--quiet", cache=cache, pause=("after", 2))
-    assert wait_until_paused(store, process) == 2
-    process.send_signal(signal.SIGINT)  # pending while it is stopped; delivered as it continues
-    process.send_signal(signal.SIGCONT)
-    out, err = process.communicate(timeout=60)
+    process = launch("run", study, "--store", store, "--quiet", cache=cache, pause=("interrupt", 2))
+    out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     run = assert_consistent(store, "interrupted")
     assert run["epochs_completed"] == 2  # recording is the main thread's: Ctrl-C lands right after epoch 2
