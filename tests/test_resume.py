@@ -66,6 +66,7 @@ SMALL_DISK = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, s
 # In each case a reader of the store sees EPOCH whole epochs.
 PAUSING = """
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a parent run in the background leaves it ignored
 from layerlab.store import StoreRecorder, _db
 where, at = os.environ["LAYERLAB_TEST_PAUSE"].split(":")
 at, real_end, real_binary, committing = int(at), StoreRecorder.epoch_end, _db.sqlite3.Binary, []
