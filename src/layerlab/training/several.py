@@ -206,7 +206,7 @@ def _datasets(models, x, y, validation_data, validation_split, datasets):
                 isinstance(k, str) and isinstance(v, (tuple, list)) and len(v) == 2 and len(v[0]) == 2
                 for k, v in datasets.items()):
             raise ConfigError(BAD_DATASETS.format(received=type(datasets).__name__))
-        given = {k: (v[0][0], v[0][1], v[1], 0.0) for k, v in datasets.items()}
+        given = {k: (v[0][0], v[0][1], v[1], validation_split) for k, v in datasets.items()}
     out = {}
     for key, (xd, yd, val, split) in given.items():
         where = "" if key is None else f"datasets[{key!r}]."
