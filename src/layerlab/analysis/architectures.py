@@ -58,6 +58,18 @@ def compare_architectures(result, window=WINDOW, min_rise=MIN_RISE):
     return Comparison(pd.DataFrame(rows, columns=list(COLUMNS)), findings)
 
 
+def best_groups(result) -> dict:
+    """{(dataset or None, model): the SeedGroup of that model's best setting (lowest mean val_loss)}."""
+    out, low = {}, {}
+    for g in seed_groups(result):
+        finite = finite_prefix(mean_band(result.metrics["val_loss"][g.indices], None)[0])
+        key = (g.settings.get("dataset"), g.settings.get("model"))
+        value = float(finite.min()) if finite.size else np.inf
+        if key not in out or value < low[key]:
+            out[key], low[key] = g, value
+    return out
+
+
 def _score(result, model, settings, window, min_rise):
     """A model's best setting (lowest mean val_loss), its numbers and every setting's onset."""
     best = None
