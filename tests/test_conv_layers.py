@@ -1,0 +1,269 @@
+"""Conv2D, pooling, Reshape, BatchNormalization and SpatialDropout2D: forward passes against
+independent references (jax.lax.conv_general_dilated, numpy loops), gradients against finite
+differences, BatchNormalization against Keras' formulas, Keras' summary rows, and bad input as
+one line at construction or at summary()."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import layerlab
+from layerlab import layers
+from layerlab.layers import convolutional, normalization, reshaping
+from layerlab.layers import regularization
+
+RNG = np.random.default_rng(0)
+
+
+def _x(*shape):
+    return RNG.normal(size=shape).astype(np.float32)
+
+
+# -- Conv2D against jax.lax.conv_general_dilated ----------------------------------------------------
+def _lax_same_pads(size, extent, stride):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + extent - size, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("in_shape, kernel_size, strides, padding, dilation", [
+    ((7, 5, 3), (3, 3), (1, 1), "valid", (1, 1)),
+    ((7, 5, 3), (3, 2), (2, 2), "same", (1, 1)),
+    ((8, 7, 2), (2, 3), (2, 1), "valid", (1, 1)),
+    ((9, 8, 2), (3, 3), (1, 1), "valid", (2, 2)),
+    ((9, 6, 1), (3, 2), (1, 1), "same", (2, 3)),
+    ((6, 6, 4), (1, 1), (3, 3), "same", (1, 1)),
+])
+def test_conv2d_equals_lax_conv_general_dilated(in_shape, kernel_size, strides, padding, dilation):
+    layer = layers.Conv2D(5, kernel_size, strides=strides, padding=padding, dilation_rate=dilation,
+                          activation="tanh")
+    params, out_shape = layer.init(jax.random.PRNGKey(1), in_shape)
+    params["bias"] = jnp.asarray(_x(5))
+    x = _x(3, *in_shape)
+    extent = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
+    pads = ([_lax_same_pads(n, e, s) for n, e, s in zip(in_shape[:2], extent, strides)] if padding == "same"
+            else [(0, 0), (0, 0)])
+    ref = jax.lax.conv_general_dilated(x, params["kernel"], strides, pads, rhs_dilation=dilation,
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                       precision=jax.lax.Precision.HIGHEST)
+    ref = np.tanh(np.asarray(ref) + np.asarray(params["bias"]))
+    y = np.asarray(layer.apply(params, x))
+    assert y.shape == (3,) + out_shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_kernel_initializers_use_keras_fans():
+    # Keras: fan_in = kh*kw*in, fan_out = kh*kw*out for a conv kernel (3, 3, 4, 8).
+    assert layerlab.initializers.compute_fans((3, 3, 4, 8)) == (36, 72)
+    assert layerlab.initializers.compute_fans((7, 5)) == (7, 5)
+    kernel = layers.Conv2D(8, 3).init(jax.random.PRNGKey(0), (10, 10, 4))[0]["kernel"]
+    limit = np.sqrt(6 / (36 + 72))
+    assert np.abs(np.asarray(kernel)).max() <= limit and np.abs(np.asarray(kernel)).max() > 0.9 * limit
+    for name in ("glorot_normal", "he_uniform", "he_normal", "lecun_normal", "ones"):
+        k = layers.Conv2D(8, 3, kernel_initializer=name).init(jax.random.PRNGKey(0), (10, 10, 4))[0]["kernel"]
+        assert k.shape == (3, 3, 4, 8) and np.all(np.isfinite(np.asarray(k)))
+    he = layers.Conv2D(64, 3, kernel_initializer="he_normal").init(jax.random.PRNGKey(0), (10, 10, 16))[0]
+    assert np.std(np.asarray(he["kernel"])) == pytest.approx(np.sqrt(2 / 144), rel=0.05)
+
+
+# -- pooling against numpy loops ----------------------------------------------------------------------
+def _pool_reference(x, pool, strides, padding, op):
+    """Keras' pooling written as loops: 'same' pads so that out = ceil(n / s), padding ignored."""
+    _, h, w, _ = x.shape
+    outs, starts = [], []
+    for n, p, s in zip((h, w), pool, strides):
+        out = -(-n // s) if padding == "same" else (n - p) // s + 1
+        before = max((out - 1) * s + p - n, 0) // 2 if padding == "same" else 0
+        outs.append(out)
+        starts.append([i * s - before for i in range(out)])
+    y = np.zeros((x.shape[0], outs[0], outs[1], x.shape[3]), np.float64)
+    for i, r in enumerate(starts[0]):
+        for j, c in enumerate(starts[1]):
+            window = x[:, max(r, 0):min(r + pool[0], h), max(c, 0):min(c + pool[1], w), :]
+            y[:, i, j, :] = op(window, axis=(1, 2))
+    return y
+
+
+@pytest.mark.parametrize("cls, op", [(layers.MaxPooling2D, np.max), (layers.AveragePooling2D, np.mean)])
+@pytest.mark.parametrize("in_shape, pool, strides, padding", [
+    ((6, 6, 2), (2, 2), None, "valid"),
+    ((7, 5, 3), (2, 2), None, "valid"),
+    ((7, 5, 3), (2, 2), None, "same"),
+    ((7, 6, 2), (3, 3), (2, 2), "same"),
+    ((8, 7, 1), (3, 2), (1, 2), "valid"),
+])
+def test_pooling_equals_a_numpy_reference(cls, op, in_shape, pool, strides, padding):
+    layer = cls(pool, strides=strides, padding=padding)
+    x = _x(2, *in_shape)
+    ref = _pool_reference(x, pool, strides or pool, padding, op)
+    y = np.asarray(layer.apply({}, x))
+    assert y.shape == (2,) + layer.output_shape_for(in_shape) == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_global_pooling_and_reshape_equal_numpy():
+    x = _x(3, 5, 4, 2)
+    np.testing.assert_allclose(np.asarray(layers.GlobalAveragePooling2D().apply({}, x)), x.mean(axis=(1, 2)),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(layers.GlobalMaxPooling2D().apply({}, x)), x.max(axis=(1, 2)))
+    kept = layers.GlobalAveragePooling2D(keepdims=True).apply({}, x)
+    assert kept.shape == (3, 1, 1, 2)
+    np.testing.assert_array_equal(np.asarray(layers.Reshape((-1, 8)).apply({}, x)), x.reshape(3, 5, 8))
+
+
+# -- gradients against finite differences -------------------------------------------------------------
+def _check_grads(f, args):
+    """f's gradient against central differences in float64, along random directions."""
+    with jax.enable_x64(True):
+        args = [jnp.asarray(a, jnp.float64) for a in args]
+        grads = jax.grad(f, argnums=tuple(range(len(args))))(*args)
+        rng = np.random.default_rng(1)
+        for _ in range(3):
+            dirs = [jnp.asarray(rng.normal(size=a.shape)) for a in args]
+            eps = 1e-6
+            plus = f(*[a + eps * d for a, d in zip(args, dirs)])
+            minus = f(*[a - eps * d for a, d in zip(args, dirs)])
+            numeric = (plus - minus) / (2 * eps)
+            analytic = sum(jnp.vdot(g, d) for g, d in zip(grads, dirs))
+            np.testing.assert_allclose(float(analytic), float(numeric), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("layer", [
+    layers.Conv2D(3, (3, 2), strides=2, padding="same", activation="tanh"),
+    layers.Conv2D(2, 2, dilation_rate=2),
+])
+def test_conv2d_gradients_equal_finite_differences(layer):
+    params, _ = layer.init(jax.random.PRNGKey(0), (7, 6, 2))
+    x = _x(2, 7, 6, 2)
+    _check_grads(lambda k, b, x: jnp.sum(jnp.sin(layer.apply({"kernel": k, "bias": b}, x))),
+                 [params["kernel"], params["bias"] + 0.1, x])
+
+
+@pytest.mark.parametrize("layer", [layers.MaxPooling2D(2), layers.AveragePooling2D(3, strides=2, padding="same"),
+                                   layers.GlobalAveragePooling2D(), layers.GlobalMaxPooling2D()])
+def test_pooling_gradients_equal_finite_differences(layer):
+    _check_grads(lambda x: jnp.sum(jnp.sin(layer.apply({}, x))), [_x(2, 7, 6, 2)])
+
+
+def test_batch_normalization_gradients_equal_finite_differences():
+    layer = layers.BatchNormalization()
+    params, _ = layer.init(jax.random.PRNGKey(0), (4, 3, 2))
+
+    def f(gamma, beta, x):
+        return jnp.sum(jnp.sin(layer.apply({**params, "gamma": gamma, "beta": beta}, x, train=True)))
+    _check_grads(f, [params["gamma"] + 0.5, params["beta"] + 0.1, _x(3, 4, 3, 2)])
+
+
+# -- BatchNormalization against Keras' formulas --------------------------------------------------------
+def test_batch_normalization_training_and_inference_follow_keras_formulas():
+    layer = layers.BatchNormalization(momentum=0.9, epsilon=0.01)
+    params, _ = layer.init(jax.random.PRNGKey(0), (4, 3, 2))
+    params = {k: jnp.asarray(_x(2)) if k in ("gamma", "beta", "moving_mean") else jnp.asarray(np.abs(_x(2)) + 0.5)
+              for k in params}
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    x = _x(5, 4, 3, 2)
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))  # biased, as keras.ops.moments
+    y, new = layer.apply_with_state(params, x, layer.hparams(), train=True)
+    np.testing.assert_allclose(np.asarray(y), (x - mean) / np.sqrt(var + 0.01) * p["gamma"] + p["beta"],
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(new["moving_mean"]), p["moving_mean"] * 0.9 + mean * 0.1, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(new["moving_variance"]), p["moving_variance"] * 0.9 + var * 0.1,
+                               rtol=1e-5)
+    # inference: the moving statistics, and nothing to update
+    y, new = layer.apply_with_state(params, x, layer.hparams(), train=False)
+    assert new == {}
+    ref = (x - p["moving_mean"]) / np.sqrt(p["moving_variance"] + 0.01) * p["gamma"] + p["beta"]
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-4, atol=1e-5)
+    # a frozen layer runs in inference mode while training (Keras)
+    frozen = layers.BatchNormalization(momentum=0.9, epsilon=0.01, trainable=False)
+    y_frozen, new = frozen.apply_with_state(params, x, frozen.hparams(), train=True)
+    assert new == {}
+    np.testing.assert_allclose(np.asarray(y_frozen), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_normalization_leaves_padding_samples_out_of_its_statistics():
+    layer = layers.BatchNormalization(momentum=0.5)
+    params, _ = layer.init(jax.random.PRNGKey(0), (3,))
+    x = _x(6, 3)
+    mask = np.array([1, 1, 1, 1, 0, 0], np.float32)
+    y, new = layer.apply_with_state(params, x, layer.hparams(), train=True, mask=mask)
+    y_real, new_real = layer.apply_with_state(params, x[:4], layer.hparams(), train=True)
+    np.testing.assert_allclose(np.asarray(y)[:4], np.asarray(y_real), rtol=1e-5, atol=1e-6)
+    for k in new:
+        np.testing.assert_allclose(np.asarray(new[k]), np.asarray(new_real[k]), rtol=1e-5, atol=1e-7)
+
+
+def test_batch_normalization_momentum_and_epsilon_are_traced():
+    layer = layers.BatchNormalization()
+    params, _ = layer.init(jax.random.PRNGKey(0), (3,))
+    x = _x(8, 3)
+    f = jax.vmap(lambda m, e: layer.apply_with_state(params, x, {"momentum": m, "epsilon": e}, train=True)[1])
+    out = f(jnp.array([0.9, 0.5]), jnp.array([1e-3, 1e-1]))
+    np.testing.assert_allclose(np.asarray(out["moving_mean"][1]), 0.5 * np.asarray(x.mean(0)), rtol=1e-5)
+
+
+def test_spatial_dropout_drops_whole_channels_and_scales_the_rest():
+    layer = layers.SpatialDropout2D(0.5, seed=1)
+    x = np.ones((20, 4, 3, 6), np.float32)
+    u = layer.draw_noise(jax.random.PRNGKey(0), (20,) + layer.noise_per_sample((4, 3, 6)))
+    assert u.shape == (20, 1, 1, 6)
+    y = np.asarray(layer.apply({}, x, layer.hparams(), train=True, noise=u))
+    per_channel = y.reshape(20, 12, 6)
+    assert np.all(per_channel == per_channel[:, :1, :])  # one decision per sample and channel
+    assert set(np.unique(y)) == {0.0, 2.0}
+    assert 0.3 < (per_channel[:, 0, :] == 0).mean() < 0.7
+    np.testing.assert_array_equal(np.asarray(layer.apply({}, x, layer.hparams(), train=False)), x)
+
+
+# -- summary rows as Keras prints them ------------------------------------------------------------------
+def _rows(model):
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines).splitlines()
+    rows = [(line[:29].rstrip(), line[29:55].rstrip(), line[55:].rstrip()) for line in text[4:-5:2]]
+    return rows, text[-4:-1]
+
+
+def test_summary_of_keras_simple_mnist_convnet():
+    layerlab.backend.clear_session()
+    model = layerlab.Sequential([
+        layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)), layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)), layers.Flatten(), layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax")])
+    rows, totals = _rows(model)
+    assert rows == [
+        ("conv2d (Conv2D)", "(None, 26, 26, 32)", "320"),
+        ("max_pooling2d (MaxPooling2D)", "(None, 13, 13, 32)", "0"),
+        ("conv2d_1 (Conv2D)", "(None, 11, 11, 64)", "18496"),
+        ("max_pooling2d_1 (MaxPooling2", "(None, 5, 5, 64)", "0"),
+        ("flatten (Flatten)", "(None, 1600)", "0"),
+        ("dropout (Dropout)", "(None, 1600)", "0"),
+        ("dense (Dense)", "(None, 10)", "16010"),
+    ]
+    assert totals == ["Total params: 34,826", "Trainable params: 34,826", "Non-trainable params: 0"]
+    assert model.count_params() == 34826
+
+
+def test_summary_of_a_batch_norm_convnet_counts_moving_statistics_as_non_trainable():
+    layerlab.backend.clear_session()
+    model = layerlab.Sequential([
+        layers.Conv2D(32, 3, use_bias=False, input_shape=(28, 28, 1)), layers.BatchNormalization(),
+        layers.Activation("relu"), layers.MaxPooling2D(), layers.Conv2D(64, 3, padding="same"),
+        layers.BatchNormalization(), layers.SpatialDropout2D(0.1), layers.AveragePooling2D(),
+        layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax")])
+    rows, totals = _rows(model)
+    assert rows == [
+        ("conv2d (Conv2D)", "(None, 26, 26, 32)", "288"),
+        ("batch_normalization (BatchNo", "(None, 26, 26, 32)", "128"),
+        ("activation (Activation)", "(None, 26, 26, 32)", "0"),
+        ("max_pooling2d (MaxPooling2D)", "(None, 13, 13, 32)", "0"),
+        ("conv2d_1 (Conv2D)", "(None, 13, 13, 64)", "18496"),
+        ("batch_normalization_1 (Batch", "(None, 13, 13, 64)", "256"),
+        ("spatial_dropout2d (SpatialDr", "(None, 13, 13, 64)", "0"),
+        ("average_pooling2d (AveragePo", "(None, 6, 6, 64)", "0"),
+        ("global_average_pooling2d (Gl", "(None, 64)", "0"),
+        ("dense (Dense)", "(None, 10)", "650"),
+    ]
+    # Keras: BatchNormalization's moving mean and variance are non-trainable (2 x (32 + 64)).
+    assert totals == ["Total params: 19,818", "Trainable params: 19,626", "Non-trainable params: 192"]
