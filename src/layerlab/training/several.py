@@ -201,7 +201,7 @@ def _datasets(models, x, y, validation_data, validation_split, datasets):
         given = {None: (x, y, validation_data, validation_split)}
     else:
         if x is not None or y is not None:
-            raise ConfigError(DATA_TWICE)
+            raise ConfigError(DATA_TWICE.format())
         if not isinstance(datasets, dict) or not datasets or not all(
                 isinstance(k, str) and isinstance(v, (tuple, list)) and len(v) == 2 and len(v[0]) == 2
                 for k, v in datasets.items()):
