@@ -167,7 +167,7 @@ def test_a_study_of_two_datasets_is_one_run_compared_per_dataset(real_mnist, tmp
     path = tmp_path / "s.toml"
     path.write_text(two_model_study(dataset='{ sweep = ["mnist", "fashion_mnist"] }', epochs=1))
     s = study.load(path)
-    data, (name, checksum) = s.data()
+    data, (name, _) = s.data()
     assert name == "mnist+fashion_mnist" and set(data) == {"mnist", "fashion_mnist"}
     result = s.train(data, verbose=0, store=tmp_path / "runs.db")
     assert [(v["dataset"], v["model"]) for v in result.variants][::2] == [

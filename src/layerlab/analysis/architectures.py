@@ -95,6 +95,10 @@ def _short(settings):
     return ", ".join(parts) or "its one setting"
 
 
+def _accuracy(score):
+    return "" if np.isnan(score["val_accuracy"]) else f", val_accuracy {score['val_accuracy']:.4f}"
+
+
 def _sentences(dataset, scores, epochs):
     where = f"On {dataset}" if dataset else "Of the models"
     good = [s for s in scores if not np.isnan(s["best_val_loss"])]
@@ -102,14 +106,13 @@ def _sentences(dataset, scores, epochs):
     if not good:
         return [f"{where}, no model has a finite val_loss (every one diverged)."]
     first = good[0]
-    acc = lambda s: "" if np.isnan(s["val_accuracy"]) else f", val_accuracy {s['val_accuracy']:.4f}"  # noqa: E731
     head = (f"{where}, {first['model']} is best: its lowest val_loss is {first['best_val_loss']:.4f} "
-            f"({first['setting']}, epoch {first['epoch']}{acc(first)})")
+            f"({first['setting']}, epoch {first['epoch']}{_accuracy(first)})")
     if len(good) > 1:
         others = []
         for s in good[1:]:
             diff = s["best_val_loss"] - first["best_val_loss"]
-            part = (f"{s['model']}: {s['best_val_loss']:.4f} ({s['setting']}, epoch {s['epoch']}{acc(s)}), "
+            part = (f"{s['model']}: {s['best_val_loss']:.4f} ({s['setting']}, epoch {s['epoch']}{_accuracy(s)}), "
                     f"{diff:.4f} ({diff / first['best_val_loss']:.0%}) higher than {first['model']}'s")
             if not (np.isnan(s["val_accuracy"]) or np.isnan(first["val_accuracy"])):
                 points = 100 * (s["val_accuracy"] - first["val_accuracy"])
@@ -118,8 +121,8 @@ def _sentences(dataset, scores, epochs):
         head += "; then " + "; ".join(others)
     out.append(head + ".")
     if not any(o for s in scores for _, o in s["onsets"]):
-        return out + [f"{where}, no model overfits within {epochs} epochs with any setting (val_loss never "
-                      f"rises for good)."]
+        none = f"{where}, no model overfits within {epochs} epochs with any setting (val_loss never rises for good)."
+        return [*out, none]
     for s in scores:
         rising = [(label, o) for label, o in s["onsets"] if o]
         if not rising:

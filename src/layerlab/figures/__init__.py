@@ -11,8 +11,9 @@ from layerlab.figures.architectures import (architecture_figure, architecture_na
                                              models_figure, sweeps_figure)
 from layerlab.figures.activations import (FAMILY, derivative_figure, derivatives_figure, draw_all, relu_figure,
                                           sigmoid_figure, softmax_figure)
-from layerlab.figures.curves import (BAND_TEXT, METRICS, Figures, auto_ylim, figures, learning_curve, overview,
-                                     plot_settings, png_base64, save_figures)
+from layerlab.figures.curves import (BAND_TEXT, METRICS, Figures, auto_ylim, learning_curve, overview, plot_settings,
+                                     png_base64)
+from layerlab.figures.sets import figures, save_figures
 
 __all__ = [
     # learning curves

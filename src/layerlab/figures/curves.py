@@ -37,7 +37,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from layerlab.analysis import ARTICLE_YLIM, compares_models, is_article_study, mean_band, seed_groups  # noqa: E402
+from layerlab.analysis import ARTICLE_YLIM, is_article_study, mean_band, seed_groups  # noqa: E402
 from layerlab.errors import ConfigError  # noqa: E402
 
 # The article's figure order; the overview puts training above validation.
@@ -170,39 +170,6 @@ def overview(result, ylims=None, band="ci"):
         ax.set_visible(False)
     _legend(fig, axes[0], note, loc="outside right upper")
     return fig
-
-
-def figures(result, which=None, ylims=None, band="ci"):
-    """Figures keyed by name: each metric's learning curve (default: all recorded, in the
-    article's order), 'overview', and for several models 'models_val_accuracy',
-    'sweeps_val_loss', ... (figures.architectures). `which`: a name or a list of names."""
-    names = [m for m in METRICS if m in result.metrics] if which is None else \
-        [which] if isinstance(which, str) else list(which)
-    out = Figures()
-    for name in names:
-        if _architectures().is_architecture_figure(name):
-            out[name] = _architectures().architecture_figure(result, name, ylims)
-            continue
-        out[name] = (overview(result, ylims, band) if name == "overview"
-                     else learning_curve(result, name, (ylims or {}).get(name), band=band))
-    return out
-
-
-def _architectures():
-    from layerlab.figures import architectures  # it draws with this module's helpers
-    return architectures
-
-
-def save_figures(result, out_dir, ylims=None, formats=("png", "svg"), band="ci", dpi=120, metrics=None):
-    """Writes each metric's learning curve (`metrics`, default every recorded one), the
-    figures comparing the models of a result that holds several (figures.architectures) and
-    the overview as `{name}.{format}` into out_dir; returns the paths written."""
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = [m for m in METRICS if m in result.metrics] if metrics is None else list(metrics)
-    if compares_models(result):  # several models: their best settings and each one's sweep too
-        names += _architectures().architecture_names(result)
-    return figures(result, names + ["overview"], ylims, band).save(out, formats, dpi)
 
 
 def plot_settings(result):

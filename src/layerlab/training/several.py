@@ -12,9 +12,11 @@ every model, so a store holds them as one run, resumed as one.
 >>> result.label(0)                                                                    # doctest: +SKIP
 'model=dense, rate=0.0'
 """
+import math
 import re
 
-from layerlab import backends, engine, losses, optimizers, variants as variants_
+from layerlab import backends, engine, losses, optimizers
+from layerlab import variants as variants_
 from layerlab.errors import ConfigError
 from layerlab.sweep import Sweep
 
@@ -138,7 +140,7 @@ def fit_models(models, x=None, y=None, batch_size=None, epochs=1, verbose="auto"
 def _result(run, variant_list, swept, contexts, verbose, n_train, run_id):
     diverged = []
     for i in range(len(variant_list)):
-        bad = [e for e, v in enumerate(run.metrics["loss"][i]) if not v == v or abs(v) == float("inf")]
+        bad = [e for e, v in enumerate(run.metrics["loss"][i]) if not math.isfinite(v)]
         diverged.append(bad[0] + 1 if bad else None)
     params = [{"verbose": verbose, "epochs": run.epochs, "steps": -(-n_train // run.group_of[i].batch_size),
                "batch_size": run.group_of[i].batch_size, "seed": variant_list[i]["seed"]}
@@ -160,7 +162,6 @@ def _result(run, variant_list, swept, contexts, verbose, n_train, run_id):
 
 
 def _check_models(models):
-    from layerlab.models import Sequential
     if not isinstance(models, dict) or not models:
         shown = "an empty dict" if isinstance(models, dict) else type(models).__name__
         raise ConfigError(NO_MODELS.format(received=shown))
@@ -168,7 +169,7 @@ def _check_models(models):
     for name, model in models.items():
         if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
             raise ConfigError(BAD_MODEL_NAME.format(received=name))
-        if not isinstance(model, Sequential):
+        if not callable(getattr(model, "static_sweeps", None)):  # a Sequential (training sits below models)
             raise ConfigError(NOT_A_MODEL.format(name=name, received=type(model).__name__))
         if id(model) in seen:
             raise ConfigError(SAME_MODEL.format(name=name, other=seen[id(model)]))
