@@ -20,6 +20,7 @@ reuses the same patches and the matmul grows wider. tests/test_nn_ops.py checks 
 """
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -158,10 +159,41 @@ def max_pool(inputs, pool_size, strides=None, padding="valid"):
     """
     window, strides, pads, outs = _pool_args("max_pool", inputs, pool_size, strides, padding)
     if window == strides:
-        return jnp.max(_tiles(inputs, window, pads, outs, -jnp.inf), axis=(2, 4))
+        return _max_of_tiles(_tiles(inputs, window, pads, outs, -jnp.inf))
     x = jnp.pad(inputs, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
     cells = [_shifted(x, (i, j), strides, outs) for i in range(window[0]) for j in range(window[1])]
     return _reduce(jnp.maximum, cells)
+
+
+@jax.custom_vjp
+def _max_of_tiles(tiles):
+    return jnp.max(tiles, axis=(2, 4))  # (batch, H', W', C)
+
+
+def _max_of_tiles_fwd(tiles):
+    top = jnp.max(tiles, axis=(2, 4))
+    return top, (tiles, top)
+
+
+def _max_of_tiles_bwd(saved, grad):
+    """The gradient goes to the first maximum of each window (row by row), as TensorFlow's and
+    XLA's select-and-scatter do. JAX's own rule for a max splits it among tied cells with a
+    compare, a count and a division over the 6-D tiles, which on XLA:CPU cost more than both
+    convolutions of Keras' simple convnet (BENCHMARKS.md); this is one elementwise pass."""
+    tiles, top = saved
+    taken = jnp.zeros(top.shape, bool)
+    rows = []
+    for i in range(tiles.shape[2]):
+        cells = []
+        for j in range(tiles.shape[4]):
+            hit = (tiles[:, :, i, :, j, :] == top) & ~taken
+            taken = taken | hit
+            cells.append(jnp.where(hit, grad, jnp.zeros_like(grad)))
+        rows.append(jnp.stack(cells, axis=3))   # (batch, H', W', pw, C)
+    return (jnp.stack(rows, axis=2),)           # (batch, H', ph, W', pw, C)
+
+
+_max_of_tiles.defvjp(_max_of_tiles_fwd, _max_of_tiles_bwd)
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid"):
