@@ -267,3 +267,76 @@ def test_summary_of_a_batch_norm_convnet_counts_moving_statistics_as_non_trainab
     ]
     # Keras: BatchNormalization's moving mean and variance are non-trainable (2 x (32 + 64)).
     assert totals == ["Total params: 19,818", "Trainable params: 19,626", "Non-trainable params: 192"]
+
+
+# -- bad input: one line at construction or at summary() ------------------------------------------------
+@pytest.mark.parametrize("template, factory, mentions", [
+    (convolutional.BAD_POSITIVE, lambda: layers.Conv2D(0, 3), ("Conv2D", "filters", "0")),
+    (convolutional.BAD_PAIR, lambda: layers.Conv2D(8, 3, strides=0), ("strides", "0")),
+    (convolutional.BAD_PAIR, lambda: layers.Conv2D(8, (3, 3, 3)), ("kernel_size", "(3, 3, 3)")),
+    (convolutional.BAD_PADDING, lambda: layers.Conv2D(8, 3, padding="full"), ("padding", "'full'")),
+    (convolutional.BAD_PADDING, lambda: layers.MaxPooling2D(padding="full"), ("MaxPooling2D", "'full'")),
+    (convolutional.CHANNELS_FIRST, lambda: layers.Conv2D(8, 3, data_format="channels_first"),
+     ("data_format", "'channels_first'")),
+    (convolutional.CHANNELS_FIRST, lambda: layers.AveragePooling2D(data_format="channels_first"),
+     ("AveragePooling2D",)),
+    (convolutional.CHANNELS_FIRST, lambda: layers.GlobalAveragePooling2D(data_format="channels_first"),
+     ("GlobalAveragePooling2D",)),
+    (convolutional.CHANNELS_FIRST, lambda: layers.SpatialDropout2D(0.1, data_format="channels_first"),
+     ("SpatialDropout2D",)),
+    (convolutional.STRIDES_AND_DILATION, lambda: layers.Conv2D(8, 3, strides=2, dilation_rate=2), ("strides",)),
+    (convolutional.BAD_POSITIVE, lambda: layers.Conv2D(layerlab.sweep([8, -1]), 3), ("-1",)),
+    (convolutional.BAD_PAIR, lambda: layers.MaxPooling2D(pool_size=0), ("pool_size", "0")),
+    (reshaping.BAD_TARGET, lambda: layers.Reshape((-1, -1)), ("target_shape", "(-1, -1)")),
+    (normalization.NOT_AN_AXIS, lambda: layers.BatchNormalization(axis="channels"), ("axis", "'channels'")),
+    (normalization.BAD_MOMENTUM, lambda: layers.BatchNormalization(momentum=1.5), ("momentum", "1.5")),
+    (normalization.BAD_EPSILON, lambda: layers.BatchNormalization(epsilon=0), ("epsilon", "0")),
+    (regularization.BAD_RATE, lambda: layers.SpatialDropout2D(1.0), ("rate", "1.0")),
+])
+def test_bad_arguments_are_one_line_at_construction(config_error, template, factory, mentions):
+    config_error(template, factory, mentions=mentions)
+
+
+@pytest.mark.parametrize("template, in_shape, layer, mentions", [
+    (convolutional.NO_PIXELS, (28, 28, 1), lambda: layers.Conv2D(8, 29), ("kernel_size", "(28, 28)")),
+    (convolutional.NO_PIXELS, (5, 5, 1), lambda: layers.Conv2D(8, 3, dilation_rate=3), ("(7, 7)",)),
+    (convolutional.NO_PIXELS, (1, 1, 4), lambda: layers.MaxPooling2D(2), ("pool_size", "(2, 2)")),
+    (reshaping.SIZE_MISMATCH, (28, 28), lambda: layers.Reshape((28, 28, 2)), ("784", "(28, 28, 2)")),
+    (reshaping.SIZE_MISMATCH, (28, 28), lambda: layers.Reshape((-1, 5)), ("784",)),
+    (normalization.BAD_AXIS, (28, 28, 1), lambda: layers.BatchNormalization(axis=4), ("axis=4",)),
+    (normalization.BAD_AXIS, (10,), lambda: layers.BatchNormalization(axis=0), ("axis=0",)),
+    (regularization.NOT_AN_IMAGE, (10,), lambda: layers.SpatialDropout2D(0.1), ("(10,)",)),
+    (convolutional.NOT_AN_IMAGE, (10,), lambda: layers.GlobalMaxPooling2D(), ("(10,)",)),
+])
+def test_bad_shapes_are_one_line_at_summary(config_error, template, in_shape, layer, mentions):
+    layerlab.backend.clear_session()
+    model = layerlab.Sequential([layers.Input(shape=in_shape), layer(), layers.Flatten(), layers.Dense(2)])
+    message = config_error(template, model.summary, mentions=mentions)
+    assert type(model.layers[0]).__name__ in message and repr(model.layers[0].name) in message
+
+
+def test_28x28_samples_reaching_conv2d_name_both_fixes(config_error):
+    layerlab.backend.clear_session()
+    model = layerlab.Sequential([layers.Conv2D(4, 3, input_shape=(28, 28)), layers.Flatten(), layers.Dense(10)])
+    config_error(convolutional.NOT_AN_IMAGE, model.summary,
+                 mentions=("Conv2D 'conv2d'", "(28, 28)", "layers.Reshape((28, 28, 1))", "x[..., None]"))
+    bare = layerlab.Sequential([layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    bare.compile("adam", "sparse_categorical_crossentropy")
+    config_error(convolutional.NOT_AN_IMAGE, bare.fit, np.zeros((4, 28, 28), np.float32), np.zeros(4),
+                 verbose=0, mentions=("x[..., None]",))
+
+
+def test_both_fixes_for_28x28_samples_train():
+    x, y = _x(16, 28, 28), RNG.integers(0, 10, 16)
+    weights = [_x(3, 3, 1, 2) * 0.3, np.zeros(2, np.float32), _x(72, 10) * 0.1, np.zeros(10, np.float32)]
+    histories = []
+    for first, data in (([layers.Reshape((28, 28, 1), input_shape=(28, 28))], x), ([], x[..., None])):
+        layerlab.backend.clear_session()
+        model = layerlab.Sequential(first + [layers.Conv2D(2, 3, activation="relu"), layers.MaxPooling2D(4),
+                                             layers.Flatten(), layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        model.build((None,) + data.shape[1:])
+        model.set_weights(weights)  # the same start (an extra layer changes how the init key is split)
+        histories.append(model.fit(data, y, epochs=2, batch_size=8, seed=3, verbose=0).history)
+    assert histories[0] == histories[1]
+    assert np.isfinite(histories[0]["loss"]).all()

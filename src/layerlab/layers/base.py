@@ -89,6 +89,10 @@ class Layer:
         """The names in `params` in Keras' get_weights() order."""
         return [n for n in self._weights if n in params] + sorted(n for n in params if n not in self._weights)
 
+    def label(self) -> str:
+        """How errors found at shape time name the layer: "Conv2D 'conv2d_1'"."""
+        return f"{type(self).__name__} {self.name!r}"
+
     def non_trainable_count(self, in_shape: tuple) -> int:
         """How many of param_count() are `_state` (Keras' Non-trainable params of a trainable layer)."""
         return 0

@@ -132,12 +132,12 @@ class Conv2D(Layer):
         return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
 
     def output_shape_for(self, in_shape):
-        h, w, _ = image("Conv2D", in_shape)
-        size = out_size("Conv2D", "kernel_size", self.kernel_size, (h, w), self._extent(), self.strides, self.padding)
+        h, w, _ = image(self.label(), in_shape)
+        size = out_size(self.label(), "kernel_size", self.kernel_size, (h, w), self._extent(), self.strides, self.padding)
         return size + (self.filters,)
 
     def _kernel_shape(self, in_shape):
-        return tuple(self.kernel_size) + (image("Conv2D", in_shape)[-1], self.filters)
+        return tuple(self.kernel_size) + (image(self.label(), in_shape)[-1], self.filters)
 
     def param_count(self, in_shape):
         return math.prod(self._kernel_shape(in_shape)) + (self.filters if self.use_bias else 0)

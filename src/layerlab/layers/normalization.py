@@ -23,7 +23,7 @@ from layerlab.sweep import check_each
 
 from .base import Layer
 
-BAD_AXIS = ("BatchNormalization: axis: expected an int naming an axis of the inputs other than the batch "
+BAD_AXIS = ("{layer}: axis: expected an int naming an axis of the inputs other than the batch "
             "(between 1 and {last}, or -1 for the last); received axis={received!r} for inputs of shape {shape}. "
             "Use axis=-1 for channels_last images.")
 NOT_AN_AXIS = ("BatchNormalization: axis: expected an int such as -1; received {received!r}. "
@@ -79,7 +79,7 @@ class BatchNormalization(Layer):
         rank = len(in_shape) + 1
         axis = self.axis + rank if self.axis < 0 else self.axis
         if not 1 <= axis < rank:
-            raise ConfigError(BAD_AXIS.format(last=rank - 1, received=self.axis, shape=(None,) + tuple(in_shape)))
+            raise ConfigError(BAD_AXIS.format(layer=self.label(), last=rank - 1, received=self.axis, shape=(None,) + tuple(in_shape)))
         return axis
 
     def output_shape_for(self, in_shape):

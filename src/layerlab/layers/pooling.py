@@ -26,8 +26,8 @@ class _Pooling2D(Layer):
         return self.pool_size if self.strides is None else self.strides  # Keras: strides default to pool_size
 
     def output_shape_for(self, in_shape):
-        h, w, c = image(type(self).__name__, in_shape)
-        return out_size(type(self).__name__, "pool_size", self.pool_size, (h, w), self.pool_size,
+        h, w, c = image(self.label(), in_shape)
+        return out_size(self.label(), "pool_size", self.pool_size, (h, w), self.pool_size,
                         self._strides(), self.padding) + (c,)
 
     def apply(self, params, x, hparams=None, *, key=None, train=False):
@@ -55,7 +55,7 @@ class _GlobalPooling2D(Layer):
         self.keepdims = bool(keepdims)
 
     def output_shape_for(self, in_shape):
-        c = image(type(self).__name__, in_shape)[-1]
+        c = image(self.label(), in_shape)[-1]
         return (1, 1, c) if self.keepdims else (c,)
 
     def apply(self, params, x, hparams=None, *, key=None, train=False):

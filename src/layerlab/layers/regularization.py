@@ -70,7 +70,7 @@ class Dropout(Layer):
         return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)
 
 
-NOT_AN_IMAGE = ("SpatialDropout2D: input shape: expected one sample as (height, width, channels); received "
+NOT_AN_IMAGE = ("{layer}: input shape: expected one sample as (height, width, channels); received "
                 "{received!r}. Put it after a Conv2D, or reshape the samples with layers.Reshape.")
 
 
@@ -92,7 +92,7 @@ class SpatialDropout2D(Dropout):
 
     def output_shape_for(self, in_shape):
         if len(in_shape) != 3:
-            raise ConfigError(NOT_AN_IMAGE.format(received=tuple(in_shape)))
+            raise ConfigError(NOT_AN_IMAGE.format(layer=self.label(), received=tuple(in_shape)))
         return tuple(in_shape)
 
     def noise_per_sample(self, in_shape):

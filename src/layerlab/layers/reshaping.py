@@ -8,7 +8,7 @@ from .base import Layer
 
 BAD_TARGET = ("Reshape: target_shape: expected a tuple of positive ints, at most one of them -1; "
               "received {received!r}. Pass e.g. Reshape((28, 28, 1)).")
-SIZE_MISMATCH = ("Reshape: target_shape: expected {size} values per sample, as the input {in_shape} holds; "
+SIZE_MISMATCH = ("{layer}: target_shape: expected {size} values per sample, as the input {in_shape} holds; "
                  "received {received!r}. Give a shape whose sizes multiply to {size}.")
 
 
@@ -42,7 +42,7 @@ class Reshape(Layer):
         size, known = math.prod(in_shape), math.prod(d for d in self.target_shape if d != -1)
         shape = tuple(size // known if d == -1 else d for d in self.target_shape)
         if math.prod(shape) != size:
-            raise ConfigError(SIZE_MISMATCH.format(size=size, in_shape=tuple(in_shape), received=self.target_shape))
+            raise ConfigError(SIZE_MISMATCH.format(layer=self.label(), size=size, in_shape=tuple(in_shape), received=self.target_shape))
         return shape
 
     def apply(self, params, x, hparams=None, *, key=None, train=False):
