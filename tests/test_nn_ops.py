@@ -165,12 +165,12 @@ def test_bad_arguments_get_one_line(call, words):
     assert words in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_max_pool_gradient_goes_to_the_first_maximum_of_a_window_as_lax():
+@pytest.mark.parametrize("window, padding", [((2, 2), "valid"), ((3, 2), "valid"), ((2, 2), "same")])
+def test_max_pool_gradient_goes_to_the_first_maximum_of_a_window_as_lax(window, padding):
     # Ties (a flat region, or zeros after relu): one cell of each window gets the whole gradient,
     # the first in row-major order, as lax.reduce_window's select-and-scatter (and TensorFlow).
     x = jnp.asarray(np.random.default_rng(0).integers(0, 2, (2, 6, 7, 3)), jnp.float32)
     scale = jnp.arange(1.0, 4.0).reshape(1, 1, 1, 3)
-    for window, padding in [((2, 2), "valid"), ((3, 2), "valid"), ((2, 2), "same")]:
-        got = jax.grad(lambda x: jnp.sum(nn.max_pool(x, window, padding=padding) * scale))(x)
-        want = jax.grad(lambda x: jnp.sum(_reference_pool(x, "max", window, window, padding) * scale))(x)
-        np.testing.assert_array_equal(got, want)
+    got = jax.grad(lambda x: jnp.sum(nn.max_pool(x, window, padding=padding) * scale))(x)
+    want = jax.grad(lambda x: jnp.sum(_reference_pool(x, "max", window, window, padding) * scale))(x)
+    np.testing.assert_array_equal(got, want)
