@@ -49,8 +49,15 @@ def loads(text: str, path="<study>") -> "Study":
 
 
 class Study:
-    """A validated study: `model()` builds the compiled Sequential, `load_data()` the arrays,
-    `fit_kwargs()` the rest of fit's arguments, `resolved()` the spec with every default."""
+    """A validated study: `model()` builds the compiled Sequential (`models()` the models of a
+    study that compares several, by name), `load_data()` the arrays, `fit_kwargs()` the rest of
+    fit's arguments, `resolved()` the spec with every default; `data()` and `train(data)` train
+    either kind, as `layerlab run` does.
+
+    >>> s = study.load("studies/layer-types.toml")                       # doctest: +SKIP
+    >>> data, dataset = s.data()                                          # doctest: +SKIP
+    >>> result = s.train(data, epochs=3, store="layerlab-runs/layerlab.db")  # doctest: +SKIP
+    """
 
     def __init__(self, path, text, data: dict):
         self.path, self.text, self.file = Path(path), text, str(path)
@@ -79,7 +86,7 @@ class Study:
         if self._models is None:
             self._check(self.model())
         else:
-            for i, (name, model) in enumerate(self.models().items()):
+            for i, model in enumerate(self.models().values()):
                 self._check(model, f"models[{i}].layers")
 
     def __repr__(self):
