@@ -340,3 +340,75 @@ def test_both_fixes_for_28x28_samples_train():
         histories.append(model.fit(data, y, epochs=2, batch_size=8, seed=3, verbose=0).history)
     assert histories[0] == histories[1]
     assert np.isfinite(histories[0]["loss"]).all()
+
+
+# -- training: sweeps, weights, inference with the moving statistics ----------------------------------
+def conv_bn(filters=4, kernel_size=3, padding="valid", pool_size=2, momentum=0.9, epsilon=0.001, rate=0.2,
+            spatial=0.1):
+    return layerlab.Sequential([
+        layers.Conv2D(filters, kernel_size, padding=padding, use_bias=False, input_shape=(8, 8, 1)),
+        layers.BatchNormalization(momentum=momentum, epsilon=epsilon), layers.Activation("relu"),
+        layers.SpatialDropout2D(spatial), layers.MaxPooling2D(pool_size),
+        layers.Flatten(), layers.Dropout(rate), layers.Dense(3, activation="softmax")])
+
+
+def _compiled(model):
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    return model
+
+
+DATA = (_x(60, 8, 8, 1), RNG.integers(0, 3, 60), _x(20, 8, 8, 1), RNG.integers(0, 3, 20))
+
+
+def test_conv_bn_sweep_equals_single_runs():
+    x, y, xv, yv = DATA
+    sweep = layerlab.sweep
+    layerlab.backend.clear_session()
+    model = _compiled(conv_bn(kernel_size=sweep([3, 2]), momentum=sweep([0.9, 0.5]), rate=sweep([0.0, 0.5])))
+    # 60 samples in batches of 16: the last batch is padded, and the padding stays out of the statistics
+    result = model.fit(x, y, validation_data=(xv, yv), epochs=2, batch_size=16, seed=1, verbose=0)
+    assert len(result.variants) == 8
+    assert len({id(p) for p in model.compiled.programs.values()}) == 2  # one program per kernel_size
+    for i, v in enumerate(result.variants):
+        layerlab.backend.clear_session()
+        single = _compiled(conv_bn(kernel_size=v["conv2d.kernel_size"], momentum=v["batch_normalization.momentum"],
+                                   rate=v["dropout.rate"]))
+        history = single.fit(x, y, validation_data=(xv, yv), epochs=2, batch_size=16, seed=1, verbose=0).history
+        for k, values in history.items():
+            np.testing.assert_allclose(result.histories[i].history[k], values, rtol=1e-5, atol=1e-5, err_msg=k)
+
+
+@pytest.mark.parametrize("setting", ["filters", "padding", "pool_size", "epsilon", "spatial"])
+def test_conv_settings_sweep_in_groups_or_in_one_program(setting):
+    x, y, xv, yv = DATA
+    values = {"filters": [2, 3], "padding": ["valid", "same"], "pool_size": [2, 3], "epsilon": [1e-3, 0.5],
+              "spatial": [0.0, 0.5]}[setting]
+    layerlab.backend.clear_session()
+    model = _compiled(conv_bn(**{setting: layerlab.sweep(values)}))
+    result = model.fit(x, y, validation_data=(xv, yv), epochs=1, batch_size=32, seed=0, verbose=0)
+    static = setting in ("filters", "padding", "pool_size")
+    assert len(model.compiled.programs) == (2 if static else 1)
+    assert np.isfinite(result.metrics["val_loss"]).all()
+    assert not np.array_equal(result.metrics["loss"][0], result.metrics["loss"][1])
+
+
+def test_batch_norm_model_weights_in_keras_order_and_inference_uses_moving_statistics():
+    x, y, xv, yv = DATA
+    layerlab.backend.clear_session()
+    model = _compiled(conv_bn(momentum=0.5))
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=2, batch_size=16, seed=0, verbose=0)
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(3, 3, 1, 4), (4,), (4,), (4,), (4,), (36, 3), (3,)]
+    gamma, beta, moving_mean, moving_variance = weights[1:5]
+    assert not np.allclose(moving_mean, 0) and not np.allclose(moving_variance, 1)  # updated while training
+    assert np.all(moving_variance > 0)
+    loss, _ = model.evaluate(xv, yv)
+    assert loss == pytest.approx(history.history["val_loss"][-1], rel=1e-5)
+    # evaluate at inference reads the moving statistics: changing them changes the loss
+    changed = list(weights)
+    changed[3] = moving_mean + 1.0
+    model.set_weights(changed)
+    assert model.evaluate(xv, yv)[0] != pytest.approx(loss, rel=1e-3)
+    assert np.array_equal(model.get_weights()[3], changed[3])
+    model.set_weights(weights)
+    assert model.evaluate(xv, yv)[0] == loss
