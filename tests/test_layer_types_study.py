@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import layerlab
-from layerlab import cli, layers, study
+from layerlab import analysis, cli, layers, study
 from layerlab.errors import ConfigError
 from layerlab.store import Store, StoreRecorder
 from layerlab.training import several
@@ -101,20 +101,20 @@ def test_a_study_of_two_architectures_is_one_run_with_each_model_in_its_own_grou
 
 def test_the_figures_and_the_analysis_compare_the_models(two_models, tmp_path, capsys):
     folder, store, result = two_models
-    analysis = result.analyze()
-    table = analysis.architectures.table
+    found = result.analyze()
+    table = found.architectures.table
     assert list(table["model"]) in (["one", "two"], ["two", "one"]) and list(table["rank"]) == [1, 2]
     best, second = table.iloc[0], table.iloc[1]
     assert best.best_val_loss < second.best_val_loss
     lowest = {m: np.nanmin(result.metrics["val_loss"][[i for i, v in enumerate(result.variants) if v["model"] == m]])
               for m in ("one", "two")}
     assert best.best_val_loss == lowest[best.model] and second.best_val_loss == lowest[second.model]
-    head = analysis.findings[0]
+    head = found.findings[0]
     assert head.startswith(f"Of the models, {best.model} is best: its lowest val_loss is {best.best_val_loss:.4f}")
     diff = second.best_val_loss - best.best_val_loss
     assert f"{diff:.4f} ({diff / best.best_val_loss:.0%}) higher than {best.model}'s" in head
-    assert any("overfit" in f for f in analysis.findings[1:3]) and "Models compared" in str(analysis)
-    assert analysis.to_dict()["architectures"]["table"][0]["model"] == best.model
+    assert any("overfit" in f for f in found.findings[1:3]) and "Models compared" in str(found)
+    assert found.to_dict()["architectures"]["table"][0]["model"] == best.model
     assert cli.main(["plot", "1", "--out", str(tmp_path / "fig"), "--store", str(store)]) == 0
     names = {p.name for p in (tmp_path / "fig").iterdir()}
     assert {"models_val_accuracy.png", "models_val_loss.png", "sweeps_val_loss.png", "sweeps_val_accuracy.svg",
@@ -180,6 +180,38 @@ def test_a_study_of_two_datasets_is_one_run_compared_per_dataset(real_mnist, tmp
     assert findings[0].startswith("On mnist, ") and any(f.startswith("On fashion_mnist, ") for f in findings)
     assert len(layerlab.figures.sweeps_figure(result).axes) == 4  # a row per dataset, a column per model
     assert len(layerlab.load_run(1, store=tmp_path / "runs.db")) == 8
+
+
+def test_the_analysis_says_which_model_is_best_by_how_much_and_where_each_overfits():
+    from synthetic import make_result
+    epochs = np.arange(1, 21)
+    u_shape = 0.30 + 0.002 * (epochs - 6) ** 2          # lowest at epoch 6, then rising for good
+    falling = 0.40 - 0.005 * epochs                      # still falling at epoch 20: no onset
+    curves = {"dense": [u_shape, u_shape + 0.05], "conv": [falling - 0.2, falling - 0.19]}
+    variants, val_loss = [], []
+    for model, rows in curves.items():
+        for rate, row in zip(RATES, rows):
+            variants.append({"model": model, "dropout.rate": rate, "seed": 1})
+            val_loss.append(row)
+    val_loss = np.array(val_loss)
+    result = make_result({"loss": val_loss - 0.1, "val_loss": val_loss, "val_accuracy": 1 - val_loss / 2},
+                         variants, ["model", "dropout.rate"])
+    comparison = analysis.compare_architectures(result)
+    assert list(comparison.table.model) == ["conv", "dense"]
+    conv, dense = comparison.table.iloc[0], comparison.table.iloc[1]
+    assert (conv.best_setting, conv.best_epoch, conv.best_val_loss) == ("rate=0.0", 20, pytest.approx(0.1))
+    assert (dense.best_setting, dense.best_epoch, dense.best_val_loss) == ("rate=0.0", 6, pytest.approx(0.3))
+    best, conv_line, dense_line = comparison.findings
+    assert best == ("Of the models, conv is best: its lowest val_loss is 0.1000 (rate=0.0, epoch 20, val_accuracy "
+                    "0.9500); then dense: 0.3000 (rate=0.0, epoch 6, val_accuracy 0.8500), 0.2000 (200%) higher "
+                    "than conv's, 10.00 val_accuracy points below it.")
+    onset = analysis.overfitting_onset(u_shape)
+    assert onset is not None and dense_line == (f"Of the models, dense starts to overfit (val_loss rising for good) "
+                                                f"with rate=0.0 from epoch {onset}, rate=0.5 from epoch {onset}.")
+    assert conv_line == "Of the models, conv does not overfit within 20 epochs with any setting (val_loss never " \
+                        "rises for good)."
+    assert analysis.compare_architectures(make_result({"val_loss": val_loss[:2]}, variants[:2],
+                                                               ["model", "dropout.rate"])) is None  # one model
 
 
 # -- the shipped study ---------------------------------------------------------------------------------
