@@ -133,11 +133,16 @@ def page(result, analysis, args, seconds, figures):
                    "(34,826 parameters, batch 128); `conv_bn` is that convnet with BatchNormalization after each "
                    "convolution (batch 128). Each has the dropout sweep 0.0, 0.2, 0.4, 0.6, 0.8 before its last "
                    "layer. Adam, validated on the test split.")
+    steps = -(-args.limit_train // 128) * args.epochs
+    batch_norm = (f"conv_bn is validated with BatchNormalization's moving mean and variance (momentum 0.99, as in "
+                  f"Keras; they start at 0 and 1): after its {steps:,} training steps the starting values still "
+                  f"weigh 0.99^{steps:,} = {0.99 ** steps:.0%} in them, which handicaps its validation curves in a "
+                  "short run more than its training curves.")
     rest = ("The whole analysis (every setting's curve, the table, the definitions) is `analysis.txt`; "
             "every variant's four metrics per epoch are in `history.csv`.")
     lines = ["# Layer types compared, as layerlab ran it", "", how, "", models_text, "", "## What the analysis says", ""]
     lines += [f"- {s}" for s in analysis.architectures.findings]
-    lines += ["", rest, "", "## Figures", ""]
+    lines += ["", batch_norm, "", rest, "", "## Figures", ""]
     lines += [f"![{name}]({name})" for name in figures if name.startswith(("models_", "sweeps_"))]
     return "\n".join(lines) + "\n"
 
