@@ -2,6 +2,8 @@
 independent references (jax.lax.conv_general_dilated, numpy loops), gradients against finite
 differences, BatchNormalization against Keras' formulas, Keras' summary rows, and bad input as
 one line at construction or at summary()."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -412,3 +414,49 @@ def test_batch_norm_model_weights_in_keras_order_and_inference_uses_moving_stati
     assert np.array_equal(model.get_weights()[3], changed[3])
     model.set_weights(weights)
     assert model.evaluate(xv, yv)[0] == loss
+
+
+# -- against Keras itself, where it is installed (a test extra) ------------------------------------------
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("Keras runs on another backend here")
+    return keras
+
+
+def test_output_shapes_and_counts_equal_keras_for_every_image_layer():
+    keras = _keras()
+    specs = [("Conv2D", dict(filters=5, kernel_size=(3, 2), strides=2, padding="same")),
+             ("Conv2D", dict(filters=3, kernel_size=3, dilation_rate=2, use_bias=False)),
+             ("MaxPooling2D", dict(pool_size=3, strides=2, padding="same")), ("AveragePooling2D", dict(pool_size=2)),
+             ("GlobalAveragePooling2D", dict()), ("GlobalMaxPooling2D", dict(keepdims=True)),
+             ("BatchNormalization", dict(center=False)), ("SpatialDropout2D", dict(rate=0.2)),
+             ("Reshape", dict(target_shape=(-1, 3)))]
+    for name, kwargs in specs:
+        ours = getattr(layers, name)(**kwargs)
+        theirs = getattr(keras.layers, name)(**kwargs)
+        model = keras.Sequential([keras.Input((9, 8, 3)), theirs])
+        assert ours.output_shape_for((9, 8, 3)) == tuple(model.output_shape[1:]), name
+        assert ours.param_count((9, 8, 3)) == theirs.count_params(), name
+        assert ours.non_trainable_count((9, 8, 3)) == sum(int(np.prod(w.shape)) for w in theirs.non_trainable_weights)
+        assert set(ours.get_config()) - {"name"} <= set(theirs.get_config()), name  # Keras' argument names
+
+
+def test_batch_normalization_equals_keras_in_training_and_inference():
+    keras = _keras()
+    x = _x(6, 4, 3, 2)
+    theirs = keras.layers.BatchNormalization(momentum=0.8, epsilon=0.01)
+    theirs.build(x.shape)
+    ours = layers.BatchNormalization(momentum=0.8, epsilon=0.01)
+    params = dict(zip(["gamma", "beta", "moving_mean", "moving_variance"],
+                      [_x(2), _x(2), _x(2), np.abs(_x(2)) + 0.5]))
+    theirs.set_weights([params[k] for k in ("gamma", "beta", "moving_mean", "moving_variance")])
+    y_inference = np.asarray(theirs(x, training=False))
+    y_training = np.asarray(theirs(x, training=True))
+    y, new = ours.apply_with_state({k: jnp.asarray(v) for k, v in params.items()}, x, ours.hparams(), train=True)
+    np.testing.assert_allclose(np.asarray(y), y_training, rtol=1e-5, atol=1e-5)
+    for k, w in zip(("moving_mean", "moving_variance"), theirs.get_weights()[2:]):
+        np.testing.assert_allclose(np.asarray(new[k]), w, rtol=1e-5, atol=1e-6)
+    y = ours.apply({k: jnp.asarray(v) for k, v in params.items()}, x, ours.hparams(), train=False)
+    np.testing.assert_allclose(np.asarray(y), y_inference, rtol=1e-5, atol=1e-5)
