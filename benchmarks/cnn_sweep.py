@@ -4,7 +4,8 @@ run, interleaved; the machine's JAX matmul rate; FLOPs per model-epoch and the f
 matmul peak each trainer reaches. Prints one JSON line per measurement, then a JSON summary
 (medians over the rounds).
 
-    python benchmarks/cnn_sweep.py            # full MNIST, 2 rounds (about 10 minutes when quiet)
+    python benchmarks/cnn_sweep.py            # full MNIST, 1 round (about 6-8 minutes when quiet)
+    python benchmarks/cnn_sweep.py --rounds 3 # repeated, interleaved
     python benchmarks/cnn_sweep.py --quick    # 6,016 samples, 1 round: checks that it all runs
 
 The peers run from a separate virtual environment with tensorflow-cpu and torch (`--peers-python`,
@@ -12,12 +13,14 @@ default ../refvenv/bin/python; see ../shared/bench/README.md); `--no-peers` leav
 
 The model: Conv2D(32, 3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3, relu) -> MaxPooling2D(2) ->
 Flatten -> Dropout(rate) -> Dense(10, softmax); Adam, batch 128, validation on the 10,000 test
-images every epoch, as `reference_keras.py --model cnn`. layerlab's time is the difference in
-wall time between two warm fits of 1 and 1 + --epochs epochs (what a fit costs once, and
-compilation, left out), divided by the epochs and the models (bench_layerlab.py does the same);
-a peer's is the median of its epochs after the first. Each configuration runs in its own process.
+images every epoch, as `reference_keras.py --model cnn`. Every trainer runs 1 + --epochs epochs;
+the first (compilation, tracing) is left out. layerlab's time is the wall time from the end of
+its first epoch to the end of its last (all its programs done, as its recorder hooks see them),
+divided by the epochs and the models, so programs that train side by side count once; a peer's
+is the median of its epochs after the first. Each configuration runs in its own process.
 """
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -46,8 +49,30 @@ def load():
     return [float(x) for x in os.getloadavg()]
 
 
+class EpochClock:
+    """A recorder (layerlab/recording.py) that notes when each epoch of every group ended."""
+
+    def __init__(self):
+        self.ends = {}   # epoch -> time the last group finished it
+
+    def start(self, **_):
+        pass
+
+    def group_start(self, group, order):
+        from layerlab.recording import FRESH
+        return FRESH
+
+    def epoch_end(self, group, epoch, row, state):
+        self.ends[epoch] = time.perf_counter()
+
+    def finish(self, status, metrics):
+        pass
+
+
 def layerlab_config(variants, epochs, limit, seed=1):
-    """In its own process: steady-state seconds per model-epoch of a sweep (or one model)."""
+    """In its own process: steady-state seconds per model-epoch of a sweep (or one model): one fit
+    of 1 + epochs epochs; the first epoch (which compiles) is left out, the rest timed between the
+    ends of epochs as the recorder hooks see them (all groups done)."""
     import numpy as np
 
     import layerlab
@@ -56,23 +81,20 @@ def layerlab_config(variants, epochs, limit, seed=1):
     x, xv = (x[..., None] / 255.0).astype(np.float32), (xv[..., None] / 255.0).astype(np.float32)
     if limit:
         x, y = x[:limit], y[:limit]
-
-    def fit(n_epochs):
-        model = layerlab.Sequential([
-            layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-            layers.Dropout(layerlab.sweep(RATES) if variants > 1 else 0.5), layers.Dense(10, activation="softmax")])
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        start = time.perf_counter()
-        result = model.fit(x, y, batch_size=BATCH, validation_data=(xv, yv), epochs=n_epochs, seed=seed, verbose=0)
-        return result, time.perf_counter() - start
-
-    _, first = fit(1)   # compiles
-    _, one = fit(1)
-    result, more = fit(1 + epochs)
+    model = layerlab.Sequential([
+        layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+        layers.Dropout(layerlab.sweep(RATES) if variants > 1 else 0.5), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    clock, start = EpochClock(), time.perf_counter()
+    result = model.fit(x, y, batch_size=BATCH, validation_data=(xv, yv), epochs=1 + epochs, seed=seed, verbose=0,
+                       store=clock)
+    wall = time.perf_counter() - start
+    ends = [clock.ends[e] for e in sorted(clock.ends)]
     accuracy = np.asarray(result.metrics["val_accuracy"] if hasattr(result, "metrics") else [result.history["val_accuracy"]])
-    return {"first_fit_s": round(first, 2), "one_epoch_fit_s": round(one, 2),
-            "s_per_model_epoch": round((more - one) / epochs / variants, 3),
+    return {"fit_wall_s": round(wall, 2), "first_epoch_s": round(ends[0] - start, 2),
+            "epochs_s": [round(b - a, 2) for a, b in itertools.pairwise(ends)],
+            "s_per_model_epoch": round((ends[-1] - ends[0]) / epochs / variants, 3),
             "final_val_accuracy": [round(float(a), 4) for a in accuracy.reshape(-1, accuracy.shape[-1])[:, -1]]}
 
 
@@ -120,8 +142,8 @@ def one(name, a):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="6,016 training samples, 1 round, 1 timed epoch")
-    p.add_argument("--epochs", type=int, default=2, help="timed epochs per measurement (after a first one)")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the summary gives medians")
+    p.add_argument("--epochs", type=int, default=1, help="timed epochs per measurement (after a first one)")
+    p.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the summary gives medians")
     p.add_argument("--limit", type=int, help="train on the first N samples only")
     p.add_argument("--peers-python", default=os.path.normpath(os.path.join(HERE, "..", "..", "refvenv", "bin", "python")))
     p.add_argument("--no-peers", action="store_true")
@@ -129,10 +151,12 @@ def main():
     a = p.parse_args()
     if a.quick:
         a.limit, a.rounds, a.epochs = a.limit or 6016, 1, 1
+    if a.epochs < 1:
+        p.error("--epochs: expected at least 1 timed epoch")
     if a.one:
         print(json.dumps(one(a.one, a)))
         return
-    configs = ["layerlab_sweep"] + ([] if a.no_peers else ["keras", "torch"]) + ["layerlab_one", "matmul"]
+    configs = ["matmul"] + ([] if a.no_peers else ["keras", "torch"]) + ["layerlab_sweep", "layerlab_one"]
     rows = []
     for r in range(a.rounds):
         for name in configs:
