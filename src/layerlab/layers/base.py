@@ -33,6 +33,8 @@ NOT_JSON = ("get_config: expected JSON-serialisable arguments; received {receive
             "Use a named activation or initializer instead of a custom object.")
 UNKNOWN_KWARG = ("{layer}: {arg}: not a keyword argument this layer takes; received {arg}={received!r}. "
                  "Remove it or check its spelling.")
+BAD_CONFIG = ("{layer}.from_config: config: expected the layer's arguments as get_config() gives them; "
+              "received {received!r} ({error}). Add the missing arguments.")
 BAD_NAME = ("{layer}: name: expected a non-empty string; received {received!r}. "
             "Pass a string or leave name out for an automatic one.")
 
@@ -147,7 +149,10 @@ class Layer:
         config = {k: sweep_from_config(v) for k, v in config.items()}
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
-        return cls(**config)
+        try:
+            return cls(**config)
+        except TypeError as e:  # a required argument missing: one line, not a traceback
+            raise ConfigError(BAD_CONFIG.format(layer=cls.__name__, received=config, error=e)) from None
 
     def _repr_args(self) -> dict:
         args = self._config_args()
