@@ -9,6 +9,7 @@ the page docs/layer-types/README.md, from the numbers of this run.
 
     python studies/layer_types.py                        # the full study: 20 epochs, every sample
     python studies/layer_types.py --epochs 3             # a quick look
+    python studies/layer_types.py --resume RUN           # continue a stopped run (same other options)
     python studies/layer_types.py --epochs 10 --limit-train 2000 --limit-test 1000 --out docs/layer-types --docs
 """
 import argparse
@@ -77,6 +78,8 @@ def main(argv=None):
     parser.add_argument("--out", default="out/layer-types", help="folder for the history, figures and report")
     parser.add_argument("--store", default="layerlab-runs/layerlab.db", help="run store ('' for none)")
     parser.add_argument("--docs", action="store_true", help="also write the page README.md into --out")
+    parser.add_argument("--resume", type=int, metavar="RUN",
+                        help="continue run RUN of --store (stopped before its end) from its last recorded epoch")
     parser.add_argument("--from-run", type=int, metavar="RUN",
                         help="write the outputs of run RUN of --store (trained by this script) instead of training")
     args = parser.parse_args(argv)
@@ -96,7 +99,8 @@ def main(argv=None):
         start = time.perf_counter()
         result = layerlab.fit_models(built, datasets=datasets(args.limit_train, args.limit_test), epochs=args.epochs,
                                      batch_size={"dense": 32, "conv": 128, "conv_bn": 128}, seed=args.seed,
-                                     store=args.store or None, name="layer-types")
+                                     store=args.store or None, resume=args.resume,
+                                     name="layer-types" if args.store else None)
         seconds = time.perf_counter() - start
     print(result)
 

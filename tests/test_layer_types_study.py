@@ -280,5 +280,7 @@ def test_bad_arguments_of_fit_models_are_one_line(data, config_error):
     config_error(several.BAD_BATCH, fit_models, {"a": one}, x, y, batch_size={"b": 16}, mentions=("'b'",))
     config_error(several.DATA_TWICE, fit_models, {"a": one}, x, y, datasets={"d": ((x, y), None)})
     config_error(several.BAD_DATASETS, fit_models, {"a": one}, datasets={"d": (x, y, x)}, mentions=("dict",))
+    with pytest.raises(ConfigError, match=r"^fit_models: name: names a run in a store; received name='x' without"):
+        fit_models({"a": one}, x, y, name="x")
     bare = layerlab.Sequential([layers.Flatten(), layers.Dense(10, activation="softmax")])
     config_error(layerlab.training.NOT_COMPILED, fit_models, {"a": bare}, x, y, mentions=("'a'",))

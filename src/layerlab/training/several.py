@@ -20,7 +20,15 @@ from layerlab import variants as variants_
 from layerlab.errors import ConfigError
 from layerlab.sweep import Sweep
 
-from . import NOT_COMPILED, _output_units, _recorder, _resolve_seed, checks
+from . import (
+    BAD_NAME,
+    NAME_WITHOUT_STORE,
+    NOT_COMPILED,
+    _output_units,
+    _recorder,
+    _resolve_seed,
+    checks,
+)
 from .jobs import FitContext, GroupJob, Run
 from .progress import Progress
 from .results import SweepResult, variant_label
@@ -74,6 +82,10 @@ def fit_models(models, x=None, y=None, batch_size=None, epochs=1, verbose="auto"
     batch = _batch_sizes(batch_size, models)
     verbose = checks.check_fit_args(shuffle, verbose, epochs, [b for v in batch.values()
                                                                 for b in (v.values if isinstance(v, Sweep) else (v,))])
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(BAD_NAME.format(received=name).replace("fit:", "fit_models:", 1))
+    if name is not None and store is None:
+        raise ConfigError(NAME_WITHOUT_STORE.format(received=name).replace("fit:", "fit_models:", 1))
     data = _datasets(models, x, y, validation_data, validation_split, datasets)
     seed = _resolve_seed(seed, repeats)
     backend = backends.get(backend)
