@@ -4,7 +4,7 @@ run, interleaved; the machine's JAX matmul rate; FLOPs per model-epoch and the f
 matmul peak each trainer reaches. Prints one JSON line per measurement, then a JSON summary
 (medians over the rounds).
 
-    python benchmarks/cnn_sweep.py            # full MNIST, 1 round (about 6-8 minutes when quiet)
+    python benchmarks/cnn_sweep.py            # full MNIST, 1 round (estimated 7 minutes when quiet)
     python benchmarks/cnn_sweep.py --rounds 3 # repeated, interleaved
     python benchmarks/cnn_sweep.py --quick    # 6,016 samples, 1 round: checks that it all runs
 
