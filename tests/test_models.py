@@ -334,8 +334,14 @@ def test_model_config_with_sweeps_round_trips_through_json():
 
 def test_from_config_rejects_an_unknown_layer_class(config_error):
     from layerlab.models import UNKNOWN_LAYER_CLASS
-    config = {"name": "m", "layers": [{"class_name": "Conv2D", "config": {}}]}
-    config_error(UNKNOWN_LAYER_CLASS, layerlab.Sequential.from_config, config, mentions=("class_name", "'Conv2D'"))
+    config = {"name": "m", "layers": [{"class_name": "LSTM", "config": {}}]}
+    config_error(UNKNOWN_LAYER_CLASS, layerlab.Sequential.from_config, config, mentions=("class_name", "'LSTM'"))
+
+
+def test_from_config_with_missing_arguments_is_one_line(config_error):
+    from layerlab.layers.base import BAD_CONFIG
+    config = {"name": "m", "layers": [{"class_name": "Conv2D", "config": {"filters": 4}}]}
+    config_error(BAD_CONFIG, layerlab.Sequential.from_config, config, mentions=("Conv2D", "kernel_size"))
 
 
 def test_repr_shows_the_layers_and_the_name():

@@ -140,6 +140,31 @@ def test_same_numbers_whichever_backend_and_however_sliced(cluster, local, tmp_p
                                reference.model(5).get_weights()[0], atol=1e-5)
 
 
+def fit_conv_bn(**kwargs):
+    """A conv+BatchNormalization model: filters static (two groups), momentum and the spatial
+    dropout rate numbers in one program; BatchNormalization's moving statistics travel with the state."""
+    layerlab.backend.clear_session()
+    model = layerlab.Sequential([
+        layers.Reshape((6, 6, 1), input_shape=(6, 6)), layers.Conv2D(layerlab.sweep([2, 3]), 3, use_bias=False),
+        layers.BatchNormalization(momentum=layerlab.sweep([0.9, 0.5])), layers.Activation("relu"),
+        layers.SpatialDropout2D(0.3), layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    (x, y), val = DATA
+    return model.fit(x[:200], y[:200], validation_data=val, epochs=2, batch_size=64, seed=5, verbose=0, **kwargs)
+
+
+@needs_ray
+def test_a_conv_batch_norm_model_on_ray_equals_local(cluster, tmp_path):
+    reference = fit_conv_bn()
+    result = fit_conv_bn(backend=Ray(address=cluster, variants_per_task=1), store=tmp_path / "runs.db")
+    assert_same(result, reference)
+    moving_variance = [reference.model(i).get_weights()[4] for i in range(len(reference))]
+    assert not np.array_equal(moving_variance[0], moving_variance[1])  # each momentum its own statistics
+    loaded = layerlab.load_model(1, 3, store=tmp_path / "runs.db").get_weights()
+    for a, b in zip(loaded, reference.model(3).get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
 class KillsAWorker(StoreRecorder):
     """Once epoch 1 of group 0 is committed, kills (SIGKILL) the worker training its slice 0."""
 

@@ -217,3 +217,79 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_store_stays_consistent(study,
     assert "could not record epoch" in run["error"]
     assert cli.main(["run", "--resume", "1", "--store", str(store), "--quiet"]) == 0  # with room again
     assert recorded(store)[0] == reference[0]
+
+
+# A small convnet with batch normalisation: its moving statistics are part of the state a
+# checkpoint holds, so a resumed run must restore them bitwise too.
+CONV_EPOCHS = 4
+CONV_STUDY = f"""
+[dataset]
+name = "mnist"
+limit_train = 200
+limit_test = 100
+
+[[layers]]
+type = "Reshape"
+target_shape = [28, 28, 1]
+
+[[layers]]
+type = "Conv2D"
+filters = 4
+kernel_size = 3
+use_bias = false
+
+[[layers]]
+type = "BatchNormalization"
+momentum = {{ sweep = [0.9, 0.5] }}
+
+[[layers]]
+type = "Activation"
+activation = "relu"
+
+[[layers]]
+type = "MaxPooling2D"
+pool_size = 4
+
+[[layers]]
+type = "SpatialDropout2D"
+rate = 0.25
+
+[[layers]]
+type = "Flatten"
+
+[[layers]]
+type = "Dense"
+units = 10
+activation = "softmax"
+
+[compile]
+optimizer = "adam"
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+
+[fit]
+epochs = {CONV_EPOCHS}
+batch_size = 64
+seed = 2
+"""
+
+
+def test_a_conv_batch_norm_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(real_mnist, cache, tmp_path):
+    study = tmp_path / "conv.toml"
+    study.write_text(CONV_STUDY)
+    reference = tmp_path / "reference.db"
+    assert cli.main(["run", str(study), "--store", str(reference), "--quiet"]) == 0
+    store = tmp_path / "runs.db"
+    process = launch("run", study, "--store", store, "--quiet", cache=cache, pause=("before", 2))
+    try:
+        assert wait_until_paused(store, process) == 2
+    finally:
+        process.kill()
+        process.communicate()
+    assert cli.main(["run", "--resume", "1", "--store", str(store), "--quiet"]) == 0
+    (rows, weights), (want_rows, want_weights) = recorded(store), recorded(reference)
+    assert rows == want_rows and len(rows) == 2 * CONV_EPOCHS * 4
+    assert [w.shape for w in weights[0]][:5] == [(3, 3, 1, 4), (4,), (4,), (4,), (4,)]  # gamma, beta, moving mean, variance
+    assert not np.array_equal(weights[0][3], weights[1][3])  # each momentum its own moving statistics
+    for a, b in zip(weights, want_weights):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -19,6 +19,7 @@ from layerlab.models import Sequential  # noqa: F401
 from layerlab.runs import load_model, load_run  # noqa: F401
 from layerlab.sweep import Sweep, sweep  # noqa: F401
 from layerlab.training import History, SweepResult, set_random_seed  # noqa: F401
+from layerlab.training.several import fit_models  # noqa: F401
 
 
 class _Utils:

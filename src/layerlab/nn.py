@@ -1,11 +1,232 @@
-"""`layerlab.nn`: the activation functions, under the name the article imports (`tf.nn.relu`).
+"""`layerlab.nn`: the activation functions, under the name the article imports (`tf.nn.relu`), and
+the image operations of Keras 3's `keras.ops` (`conv`, `max_pool`, `average_pool`), channels_last.
 
 >>> import numpy as np, layerlab
 >>> layerlab.nn.relu(np.array([-1.0, 2.0]))
 Array([0., 2.], dtype=float32)
+>>> x = np.arange(16.0, dtype=np.float32).reshape(1, 4, 4, 1)
+>>> layerlab.nn.max_pool(x, 2)[0, :, :, 0]
+Array([[ 5.,  7.],
+       [13., 15.]], dtype=float32)
+
+Why not `jax.lax.conv_general_dilated` and `lax.reduce_window`: on XLA:CPU, for Keras' simple MNIST
+convnet trained as a vmapped sweep, they took about 155 s per model-epoch against 7 s for the forms
+below (issue 11). A convolution here is im2col: the kernel's kh*kw shifted (strided, dilated)
+slices of the input, concatenated along the channels, and ONE matmul with the kernel reshaped to
+(kh*kw*in, out); a pooling whose windows tile the input is a reshape and a max (or mean). Under
+`jax.vmap` over a batched kernel with a shared input, the slices are not batched, so every variant
+reuses the same patches and the matmul grows wider. tests/test_nn_ops.py checks every case against
+`jax.lax`.
 """
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from layerlab.activations import (  # noqa: F401  (re-exports)
-    elu, exponential, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, linear,
-    log_softmax, mish, relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, swish,
+    elu,
+    exponential,
+    gelu,
+    hard_sigmoid,
+    hard_silu,
+    hard_swish,
+    leaky_relu,
+    linear,
+    log_softmax,
+    mish,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    swish,
     tanh,
 )
+from layerlab.errors import ConfigError
+
+BAD_PADDING = ("`padding` must be 'valid' or 'same'. Received: padding={!r}. "
+               "Pass padding='valid' (no padding) or padding='same' (output size = ceil(input / strides)).")
+BAD_RANK = ("`{name}` expects inputs of shape (batch, height, width, channels) (channels_last). "
+            "Received: inputs with shape {shape}. Add the missing axes, e.g. `x[..., None]` for one channel.")
+BAD_KERNEL = ("`conv` expects a kernel of shape (kernel_h, kernel_w, {channels}, filters) for inputs with "
+              "{channels} channels. Received: kernel with shape {shape}. Match the kernel's third axis to the inputs' channels.")
+BAD_PAIR = ("`{name}` must be a positive integer or a pair of positive integers. Received: {name}={value!r}. "
+            "Pass e.g. {name}=2 or {name}=(2, 2).")
+NO_OUTPUT = ("`{op}` leaves no pixels: a window of {window} with strides {strides} over inputs of {size} "
+             "(padding='valid'). Use a smaller window, padding='same', or larger inputs.")
+
+
+def _pair(name, value):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ConfigError(BAD_PAIR.format(name=name, value=value))
+    return tuple(int(v) for v in pair)
+
+
+def _padding(padding):
+    mode = padding.lower() if isinstance(padding, str) else padding
+    if mode not in ("valid", "same"):
+        raise ConfigError(BAD_PADDING.format(padding))
+    return mode
+
+
+def _check_rank(name, x):
+    if jnp.ndim(x) != 4:
+        raise ConfigError(BAD_RANK.format(name=name, shape=tuple(jnp.shape(x))))
+
+
+def _same_pads(size, window, stride):
+    """Keras' (TensorFlow's) 'same': output ceil(size / stride); the odd pixel of padding goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def _geometry(op, spatial, window, strides, padding):
+    """((pad_before, pad_after) per axis, output size per axis) for windows of extent `window`."""
+    if padding == "same":
+        pads = tuple(_same_pads(n, w, s) for n, w, s in zip(spatial, window, strides))
+    else:
+        pads = ((0, 0), (0, 0))
+    outs = tuple((n + sum(p) - w) // s + 1 for n, p, w, s in zip(spatial, pads, window, strides))
+    if min(outs) < 1:
+        raise ConfigError(NO_OUTPUT.format(op=op, window=window, strides=strides, size=tuple(spatial)))
+    return pads, outs
+
+
+def _shifted(x, offsets, strides, outs):
+    """The window cell at `offsets` of every output pixel: x[:, oy + i*sy, ox + j*sx, :]."""
+    (oy, ox), (sy, sx), (ny, nx) = offsets, strides, outs
+    return x[:, oy:oy + (ny - 1) * sy + 1:sy, ox:ox + (nx - 1) * sx + 1:sx, :]
+
+
+def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
+    """2-D convolution as Keras' `keras.ops.conv` (channels_last, cross-correlation as Keras does).
+
+    inputs (batch, H, W, in), kernel (kh, kw, in, out) -> (batch, H', W', out).
+
+    >>> import numpy as np, layerlab
+    >>> x, k = np.ones((2, 5, 5, 3), np.float32), np.ones((3, 3, 3, 4), np.float32)
+    >>> layerlab.nn.conv(x, k).shape, layerlab.nn.conv(x, k, strides=2, padding="same").shape
+    ((2, 3, 3, 4), (2, 3, 3, 4))
+    """
+    _check_rank("conv", inputs)
+    strides, dilation = _pair("strides", strides), _pair("dilation_rate", dilation_rate)
+    padding = _padding(padding)
+    kh, kw, k_in, k_out = jnp.shape(kernel)
+    channels = jnp.shape(inputs)[-1]
+    if k_in != channels:
+        raise ConfigError(BAD_KERNEL.format(channels=channels, shape=tuple(jnp.shape(kernel))))
+    extent = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
+    pads, outs = _geometry("conv", jnp.shape(inputs)[1:3], extent, strides, padding)
+    if padding == "same":
+        inputs = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
+    # (batch, H', W', kh*kw*in): cell (i, j) of every window, channels innermost, as the kernel's
+    # reshape below orders them (index i*kw*in + j*in + c).
+    cells = [_shifted(inputs, (i * dilation[0], j * dilation[1]), strides, outs)
+             for i in range(kh) for j in range(kw)]
+    patches = cells[0] if len(cells) == 1 else jnp.concatenate(cells, axis=-1)
+    return patches @ jnp.reshape(kernel, (kh * kw * k_in, k_out))
+
+
+def _pool_args(op, inputs, pool_size, strides, padding):
+    _check_rank(op, inputs)
+    window = _pair("pool_size", pool_size)
+    strides = window if strides is None else _pair("strides", strides)
+    padding = _padding(padding)
+    pads, outs = _geometry(op, jnp.shape(inputs)[1:3], window, strides, padding)
+    return window, strides, pads, outs
+
+
+def _tiles(x, window, pads, outs, fill):
+    """Windows that tile the input (strides == pool_size): (batch, H', ph, W', pw, C)."""
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill) if any(map(sum, pads)) else x
+    (ph, pw), (ny, nx) = window, outs
+    x = x[:, :ny * ph, :nx * pw, :]    # 'valid' drops the last rows and columns that fit no window
+    return jnp.reshape(x, (x.shape[0], ny, ph, nx, pw, x.shape[-1]))
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid"):
+    """Max pooling as Keras' `keras.ops.max_pool` (channels_last); strides default to pool_size.
+
+    >>> import numpy as np, layerlab
+    >>> layerlab.nn.max_pool(np.ones((1, 5, 5, 2)), 2, padding="same").shape
+    (1, 3, 3, 2)
+    """
+    window, strides, pads, outs = _pool_args("max_pool", inputs, pool_size, strides, padding)
+    if window == strides:
+        return _max_of_tiles(_tiles(inputs, window, pads, outs, -jnp.inf))
+    x = jnp.pad(inputs, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
+    cells = [_shifted(x, (i, j), strides, outs) for i in range(window[0]) for j in range(window[1])]
+    return _reduce(jnp.maximum, cells)
+
+
+@jax.custom_vjp
+def _max_of_tiles(tiles):
+    return jnp.max(tiles, axis=(2, 4))  # (batch, H', W', C)
+
+
+def _max_of_tiles_fwd(tiles):
+    top = jnp.max(tiles, axis=(2, 4))
+    return top, (tiles, top)
+
+
+def _max_of_tiles_bwd(saved, grad):
+    """The gradient goes to the first maximum of each window (row by row), as TensorFlow's and
+    XLA's select-and-scatter do. JAX's own rule for a max splits it among tied cells with a
+    compare, a count and a division over the 6-D tiles, which on XLA:CPU cost more than both
+    convolutions of Keras' simple convnet (BENCHMARKS.md); this is one elementwise pass."""
+    tiles, top = saved
+    taken = jnp.zeros(top.shape, bool)
+    rows = []
+    for i in range(tiles.shape[2]):
+        cells = []
+        for j in range(tiles.shape[4]):
+            hit = (tiles[:, :, i, :, j, :] == top) & ~taken
+            taken = taken | hit
+            cells.append(jnp.where(hit, grad, jnp.zeros_like(grad)))
+        rows.append(jnp.stack(cells, axis=3))   # (batch, H', W', pw, C)
+    return (jnp.stack(rows, axis=2),)           # (batch, H', ph, W', pw, C)
+
+
+_max_of_tiles.defvjp(_max_of_tiles_fwd, _max_of_tiles_bwd)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid"):
+    """Average pooling as Keras' `keras.ops.average_pool`; with 'same', a window at the border
+    averages only the input's own cells (the padding is not counted), as Keras does.
+
+    >>> import numpy as np, layerlab
+    >>> float(layerlab.nn.average_pool(np.ones((1, 3, 3, 1)), 2, padding="same")[0, 1, 1, 0])
+    1.0
+    """
+    window, strides, pads, outs = _pool_args("average_pool", inputs, pool_size, strides, padding)
+    if window == strides:
+        total = jnp.sum(_tiles(inputs, window, pads, outs, 0), axis=(2, 4))
+    else:
+        x = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
+        total = _reduce(jnp.add, [_shifted(x, (i, j), strides, outs)
+                                  for i in range(window[0]) for j in range(window[1])])
+    if padding == "valid" or not any(map(sum, pads)):
+        return total / math.prod(window)
+    return total / _cells_counted(jnp.shape(inputs)[1:3], window, strides, pads, outs).astype(total.dtype)
+
+
+def _cells_counted(spatial, window, strides, pads, outs):
+    """(1, H', W', 1) numpy constant: how many of each window's cells lie inside the input."""
+    counts = []
+    for n, w, s, (before, _), m in zip(spatial, window, strides, pads, outs):
+        starts = np.arange(m) * s - before
+        counts.append(np.minimum(starts + w, n) - np.maximum(starts, 0))
+    return np.outer(*counts)[None, :, :, None]
+
+
+def _reduce(op, cells):
+    # A balanced tree keeps the chain short; XLA fuses it into one loop over the output.
+    while len(cells) > 1:
+        cells = [op(a, b) for a, b in zip(cells[::2], cells[1::2])] + cells[len(cells) - len(cells) % 2:]
+    return cells[0]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from layerlab import figures as drawing  # not `figures`: render_html takes a figures= argument
 from layerlab._version import __version__
-from layerlab.analysis import analyze, format_cell
+from layerlab.analysis import analyze, compares_models, format_cell
 from layerlab.analysis.words import OVERFITTING
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -37,7 +37,12 @@ FINAL_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 CAPTIONS = {"overview": "All four curves. Top: training data (dropout on); bottom: validation data.",
             "accuracy": "Training accuracy per epoch.", "loss": "Training loss per epoch.",
             "val_accuracy": "Validation accuracy per epoch.",
-            "val_loss": "Validation loss per epoch: where it turns upward, the model starts to overfit."}
+            "val_loss": "Validation loss per epoch: where it turns upward, the model starts to overfit.",
+            "models_val_accuracy": "Validation accuracy of each model's best setting (lowest val_loss), per dataset.",
+            "models_val_loss": "Validation loss of each model's best setting (lowest val_loss), per dataset.",
+            "sweeps_val_accuracy": "Validation accuracy of every setting, a panel per dataset and model.",
+            "sweeps_val_loss": "Validation loss of every setting, a panel per dataset and model: where a curve "
+                               "turns upward, that setting starts to overfit."}
 
 
 def esc(value) -> str:
@@ -85,6 +90,9 @@ def _analysis_html(analysis):
         parts.append('<h3>Compared with the article</h3><table><thead><tr><th class="text">verdict</th>'
                      '<th class="text">the article says</th><th class="text">this run shows</th></tr></thead>'
                      f"<tbody>{rows}</tbody></table>")
+    if analysis.architectures is not None:
+        parts.append("<h3>Models compared (best setting of each, best first)</h3>"
+                     + table_html(analysis.architectures.table, index=False))
     caption = "per setting, mean curve over its seeds" if analysis.repeats else "per variant"
     parts.append(f"<h3>Table ({esc(caption)})</h3>" + table_html(analysis.display_table()))
     if analysis.comparisons is not None and len(analysis.comparisons):
@@ -113,6 +121,8 @@ def render_html(result, analysis=None, *, title, study_text=None, summary_text=N
     if figures is None:
         names = ["overview"] + [m for m in drawing.METRICS if m in result.metrics]
         figures = drawing.figures(result, names, ylims)
+    if compares_models(result) and not any(drawing.is_architecture_figure(n) for n in figures):
+        figures = {**drawing.figures(result, drawing.architecture_names(result)), **figures}  # the models first
     epochs = next(iter(result.metrics.values())).shape[1]
     swept = "; ".join(f"{k}: " + ", ".join(dict.fromkeys(str(v[k]) for v in result.variants))
                       for k in result.swept)

@@ -49,7 +49,8 @@ def load_run(run_id, store=None) -> SweepResult:
         if m in metrics:
             metrics[m][v, e] = np.nan if x is None else x
     settings = [v["settings"] for v in variants]
-    swept = [k for k in settings[0] if k != "seed" or len({v["seed"] for v in variants}) > 1] if settings else []
+    keys = list(dict.fromkeys(k for v in settings for k in v))  # models of one run sweep different layers
+    swept = [k for k in keys if k != "seed" or len({v["seed"] for v in variants}) > 1]
     batch = spec["fit"].get("batch_size")
     fit_params = {"verbose": 0, "epochs": epochs, "batch_size": batch,
                   "steps": -(-spec["fit"]["n_train"] // batch) if batch else None,
@@ -94,10 +95,13 @@ def load_model(run_id, variant=0, store=None, which="last") -> Sequential:
 
 def model_for(spec, settings) -> Sequential:
     """The concrete, compiled Sequential of one variant of a recorded spec (no weights)."""
-    model = Sequential.from_config(spec["model"])
+    config, compile_ = spec["model"], spec["compile"]
+    if config.get("class_name") == "Models":  # fit_models(): the variant's own model and compile settings
+        entry = next(m for m in config["config"]["models"] if m["name"] == settings["model"])
+        config, compile_ = entry["config"], entry["compile"]
+    model = Sequential.from_config(config)
     layer_values = {k: x for k, x in settings.items() if "." in k and not k.startswith("optimizer.")}
     opt_values = {k: x for k, x in settings.items() if k.startswith("optimizer.")}
-    compile_ = spec["compile"]
     opt, loss = optimizers.deserialize(compile_["optimizer"]), losses.deserialize(compile_["loss"])
     concrete = model.with_values(layer_values)
     concrete.compile(optimizer=opt.with_values(opt_values), loss=loss, metrics=compile_["metrics"] or None)
@@ -184,13 +188,21 @@ def summary_text(result):
     """model.summary() of a recorded run's first compile group, rebuilt from the stored config;
     None if that is not possible (a config this layerlab cannot rebuild)."""
     spec, lines = result.run["spec"], []
+    groups = spec.get("groups") or [[0]]
+    several = spec["model"].get("class_name") == "Models"
+    firsts = [groups[0][0]]
+    if several:  # each model's first group
+        firsts = list({result.variants[g[0]]["model"]: g[0] for g in reversed(groups)}.values())[::-1]
     try:
-        groups = spec.get("groups") or [[0]]
-        model_for(spec, result.variants[groups[0][0]]).summary(print_fn=lines.append)
+        for i in firsts:
+            if several:
+                lines += ([""] if lines else []) + [f"Model {result.variants[i]['model']!r}"]
+            model_for(spec, result.variants[i]).summary(print_fn=lines.append)
     except Exception:  # a report goes on without the model section
         return None
-    if len(groups) > 1:
-        lines.insert(0, f"Compile group 1 of {len(groups)}")
+    if len(groups) > len(firsts):
+        lines.insert(0, f"The first compile group of each model ({len(groups)} groups in all)" if several
+                     else f"Compile group 1 of {len(groups)}")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ A setting lives at a *location*: 'dense.units' (layer 'dense', argument 'units')
 'optimizer.learning_rate', or one of fit's own 'batch_size' and 'seed'. Settings that change
 shapes or code (units, activation, batch_size, amsgrad...) are *static*: variants that differ in
 one train in separate compile groups. The others are numbers that each variant carries as its
-own value inside one program.
+own value inside one program. A study of several models (training.fit_models) adds 'model' (the
+architecture's name) and 'dataset': static too, and never part of a layer's or optimizer's values.
 """
 import hashlib
 import json
@@ -18,7 +19,8 @@ from layerlab import activations
 from layerlab.errors import ConfigError
 from layerlab.sweep import Sweep, expand
 
-FIT_SETTINGS = ("batch_size", "seed")
+FIT_SETTINGS = ("batch_size", "seed", "model", "dataset")
+STATIC_FIT_SETTINGS = ("batch_size", "model", "dataset")
 NO_COMBINATIONS = ("fit: combinations: expected a non-empty list of dicts; received {received!r}. "
                    "Leave combinations out to train the whole grid.")
 NOT_STABLE = ("fit: independent_draws: expected settings with a stable name; received {location}={value!r}. "
@@ -37,7 +39,7 @@ def is_static(location, model, optimizer=None) -> bool:
     variant carries inside one program. The one place that decides it."""
     k = kind(location)
     if k == "fit":
-        return location == "batch_size"
+        return location in STATIC_FIT_SETTINGS
     arg = location.rpartition(".")[2]
     if k == "optimizer":
         return arg in optimizer._static
@@ -159,7 +161,7 @@ def root_key(model, settings, independent):
     position = {layer.name: i for i, layer in enumerate(model.layers)}
     canonical = {}
     for location, value in settings.items():
-        if location == "seed":
+        if location in ("seed", "model", "dataset"):  # a model's draws are the same alone or in a study
             continue
         if kind(location) == "layer":
             layer_name, _, arg = location.rpartition(".")

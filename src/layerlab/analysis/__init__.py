@@ -39,6 +39,7 @@ import numpy as np
 from layerlab._json import plain
 from layerlab.analysis.article import (AGREES, ARTICLE_YLIM, DISAGREES, PARTLY, UNTESTABLE, Finding,
                                        article_rate_key, compare_with_article, is_article_study)
+from layerlab.analysis.architectures import Comparison, compare_architectures, compares_models
 from layerlab.analysis.curves import (MIN_RISE, SLOPE_AFTER, WINDOW, curve_stats, finite_prefix,
                                       overfitting_onset, slope, smooth)
 from layerlab.analysis.recommend import TOLERANCE, Recommendation, recommend
@@ -92,6 +93,7 @@ class Analysis:
     window: int
     min_rise: float
     repeats: bool
+    architectures: object = None  # a Comparison (analysis.architectures) when the result holds several models
 
     def definitions(self):
         return {k: v.format(slope_after=self.slope_after, window=self.window, min_rise=self.min_rise,
@@ -111,7 +113,8 @@ class Analysis:
                "groups": self.groups.reset_index().to_dict(orient="records"),
                "recommendation": self.recommendation.to_dict(), "findings": list(self.findings),
                "article": [f.to_dict() for f in self.article],
-               "comparisons": None if self.comparisons is None else self.comparisons.to_dict(orient="records")}
+               "comparisons": None if self.comparisons is None else self.comparisons.to_dict(orient="records"),
+               "architectures": None if self.architectures is None else self.architectures.to_dict()}
         return plain(out)
 
     def __str__(self):
@@ -167,7 +170,10 @@ def analyze(result, slope_after=SLOPE_AFTER, tolerance=TOLERANCE, *, window=WIND
     analysis = Analysis(table=table, groups=group_table, recommendation=recommendation,
                         comparisons=compared, article=article_findings, findings=[],
                         epochs=result.metrics["val_loss"].shape[1], slope_after=slope_after,
-                        tolerance=float(tolerance), window=window, min_rise=min_rise, repeats=repeats)
+                        tolerance=float(tolerance), window=window, min_rise=min_rise, repeats=repeats,
+                        architectures=compare_architectures(result, window, min_rise))
+    if analysis.architectures is not None:  # the models compared first, then every setting's curves
+        analysis.findings.extend(analysis.architectures.findings)
     analysis.findings.extend(describe(analysis))
     return analysis
 
@@ -187,6 +193,8 @@ __all__ = [
     # analyze() and what it returns
     "analyze", "Analysis", "DEFINITIONS", "SLOPE_AFTER", "TOLERANCE", "WINDOW", "MIN_RISE",
     "NO_VAL_LOSS", "BAD_TOLERANCE", "BAD_SLOPE_AFTER",
+    # several models compared
+    "Comparison", "compare_architectures", "compares_models",
     # curves
     "finite_prefix", "smooth", "slope", "overfitting_onset", "curve_stats",
     # seeds

@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 
 FORMATS = {"best_val_loss": "{:.4f}", "final_val_loss": "{:.4f}", "final_gap": "{:+.4f}",
-           "slope": "{:+.5f}", "final_accuracy": "{:.4f}", "final_val_accuracy": "{:.4f}",
+           "slope": "{:+.5f}", "final_accuracy": "{:.4f}", "final_val_accuracy": "{:.4f}", "val_accuracy_at_best": "{:.4f}",
            "final_loss": "{:.4f}", "difference": "{:+.4f}", "ci_low": "{:+.4f}", "ci_high": "{:+.4f}"}
 OVERFITTING = ("val_loss is the loss on the validation data, which the model never trains on. When it rises "
                "while the training loss keeps falling, the model is learning its training data by heart instead "
@@ -93,6 +93,9 @@ def format_text(analysis, width=100):
         lines += ["", "Compared with the article"]
         for f in analysis.article:
             lines += [wrap(f"[{f.verdict}] {f.claim}"), wrap(f"here: {f.evidence}", "      ")]
+    if analysis.architectures is not None:
+        lines += ["", "Models compared (best setting of each, best first)",
+                  format_table(analysis.architectures.table.set_index(["dataset", "model"]).drop(columns="onsets"))]
     lines += ["", "Table" + (" (one row per setting, mean curve over its seeds)" if analysis.repeats else ""),
               format_table(analysis.display_table()), "", "Definitions"]
     lines += [wrap(f"{k}: {v}") for k, v in analysis.definitions().items()]

@@ -20,7 +20,7 @@ class Summary(Command):
 
     def take_action(self, args):
         from layerlab import study as studies
-        studies.load(args.study).model().summary()
+        studies.load(args.study).summary()
         return 0
 
 

@@ -46,20 +46,19 @@ class Run(Command):
         store, study, resume, epochs = _study_and_run(args)
         if study is None:
             return 0
-        (x, y), validation, dataset = study.load_data()
+        data, dataset = study.data()  # every dataset of the study, and its name and checksum for the store
 
         def announce(recorder):
             verb = f"resumed after {recorder.epochs_before} epochs" if resume else "started"
             print(f"run {recorder.run_id} {verb}: {display(study.file)}; recording into {store.path}", flush=True)
 
-        recorder = StoreRecorder(store, resume=resume, data=(x, y), dataset=dataset, announce=announce,
+        recorder = StoreRecorder(store, resume=resume, dataset=dataset, announce=announce,
                                  study={"path": str(Path(study.file).resolve()), "text": study.text,
                                         "resolved": study.resolved(epochs)},
                                  keep_best=study.keep_best or args.keep_best)
         verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
         try:
-            result = study.model().fit(x, y, validation_data=validation, verbose=verbose, store=recorder,
-                                       backend=backend, **study.fit_kwargs(epochs))
+            result = study.train(data, epochs, verbose=verbose, store=recorder, backend=backend)
         except LayerlabError as e:
             if recorder.status != "failed":
                 raise

@@ -35,8 +35,10 @@ class Keys(NamedTuple):
 
 
 class State(NamedTuple):
-    params: list          # per layer: dict of (S, R, ...) arrays
+    params: list          # per layer: dict of (S, R, ...) trained arrays, in the layer's storage layout
     opt_state: tuple      # optax state with (S, R) leading axes
+    non_trainable: list   # per layer: dict of (S, R, ...) arrays the layer updates itself while
+    #                       training (its `_state`: BatchNormalization's moving statistics); {} for most
 
 
 class Metrics(NamedTuple):
@@ -44,17 +46,6 @@ class Metrics(NamedTuple):
     accuracy: jax.Array      # (S, R)
     val_loss: jax.Array      # (S, R) on the whole validation set, inference mode
     val_accuracy: jax.Array  # (S, R)
-
-
-def _to_storage(params):
-    """The engine keeps 2-D kernels transposed, (units, in): the weight gradient dy^T @ x then
-    lands in the stored layout, which saves a transposing copy per step (measured: about 13% of
-    a 5-variant MNIST epoch; BENCHMARKS.md). Layers always see Keras' (in, units)."""
-    return [{k: (jnp.swapaxes(v, -1, -2) if k == "kernel" and v.ndim >= 2 else v) for k, v in p.items()}
-            for p in params]
-
-
-_from_storage = _to_storage  # swapping the last two axes is its own inverse
 
 
 def stream_keys(roots) -> Keys:
@@ -92,27 +83,44 @@ class Program:
         self.predict = jax.jit(self._predict)
 
     # -- one variant ------------------------------------------------------------------------
+    # -- layouts: the layers declare which arrays are trained and how they are stored ----------
+    def _split(self, params):
+        """Per-layer dicts in the layers' layout -> (trained arrays in storage layout, state)."""
+        stored, fixed = [], []
+        for layer, p in zip(self.model.layers, params):
+            stored.append(layer.to_storage({k: v for k, v in p.items() if k not in layer._state}))
+            fixed.append({k: v for k, v in p.items() if k in layer._state})
+        return stored, fixed
+
+    def _join(self, stored, fixed):
+        """The inverse of _split: each layer's arrays in its own layout, state included."""
+        return [{**layer.from_storage(s), **f} for layer, s, f in zip(self.model.layers, stored, fixed)]
+
+    # -- one variant ------------------------------------------------------------------------
     def _init_one(self, key, opt_hp):
-        params = _to_storage(self.model.init(key, self.in_shape))
+        params, fixed = self._split(self.model.init(key, self.in_shape))
         opt_state = self.tx.init(params)
         # inject_hyperparams keeps the numbers in state: give this variant its own.
         opt_state = opt_state._replace(hyperparams={
             k: jnp.asarray(opt_hp[k], jnp.asarray(v).dtype) for k, v in opt_state.hyperparams.items()})
-        return State(params, opt_state)
+        return State(params, opt_state, fixed)
 
-    def _loss_one(self, stored, layer_hp, x, y, w, noise):
-        out = self.model.apply(_from_storage(stored), x, layer_hp, train=True, logits=self.fold, noise=noise)
+    def _loss_one(self, stored, fixed, layer_hp, x, y, w, noise):
+        out, new_state = self.model.apply_with_state(self._join(stored, fixed), x, layer_hp, train=True,
+                                                     logits=self.fold, noise=noise, mask=w)
         per = self.loss.per_sample(out, y, self.fold)                        # (B,)
         total = jnp.sum(per * w)
-        return total / jnp.sum(w), (total, jnp.sum(self.loss.correct(out, y, self.fold) * w))
+        return total / jnp.sum(w), (total, jnp.sum(self.loss.correct(out, y, self.fold) * w), new_state)
 
     def _step_one(self, state, hp, x, y, w, noise):
-        grads, (loss_sum, correct) = jax.grad(self._loss_one, has_aux=True)(
-            state.params, hp["layers"], x, y, w, noise)
+        grads, (loss_sum, correct, new_state) = jax.grad(self._loss_one, has_aux=True)(
+            state.params, state.non_trainable, hp["layers"], x, y, w, noise)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         if self.frozen:
             updates = [jax.tree.map(jnp.zeros_like, u) if i in self.frozen else u for i, u in enumerate(updates)]
-        return State(optax.apply_updates(state.params, updates), opt_state), (loss_sum, correct)
+        fixed = [f if i in self.frozen else {**f, **new} for i, (f, new) in
+                 enumerate(zip(state.non_trainable, new_state))]
+        return State(optax.apply_updates(state.params, updates), opt_state, fixed), (loss_sum, correct)
 
     def _eval_one(self, params, layer_hp, x, y, w):
         out = self.model.apply(params, x, layer_hp, train=False, logits=self.fold)
@@ -169,20 +177,19 @@ class Program:
             loss_sums, correct = loss_sums + jnp.sum(rest_loss, axis=0), correct + jnp.sum(rest_correct, axis=0)
         loss, accuracy = loss_sums / n, correct / n                        # (S, R)
         if self.validate:
-            val_loss, val_accuracy = self._evaluate(_from_storage(state.params), hp, x_val, y_val)
+            val_loss, val_accuracy = self._evaluate(self.public_params(state), hp, x_val, y_val)
         else:
             val_loss = val_accuracy = jnp.full_like(loss, jnp.nan)
         return state, Metrics(loss, accuracy, val_loss, val_accuracy)
 
-    @staticmethod
-    def public_params(state: State):
-        """Parameters in the layers' own layout, for evaluation and for users."""
-        return _from_storage(state.params)
+    def public_params(self, state: State):
+        """Every layer's arrays (trained and state) in its own layout, for evaluation and users."""
+        return self._join(state.params, state.non_trainable)
 
-    @staticmethod
-    def with_params(state: State, params):
-        """`state` starting from given (S, R, ...) parameters in the layers' layout."""
-        return state._replace(params=_to_storage(params))
+    def with_params(self, state: State, params):
+        """`state` starting from given (S, R, ...) arrays in the layers' layout (state included)."""
+        stored, fixed = self._split(params)
+        return state._replace(params=stored, non_trainable=fixed)
 
     def _evaluate(self, params, hp, x, y):
         """Mean loss and accuracy of every variant on (x, y), in inference mode: (S, R) each."""

@@ -1,5 +1,5 @@
-"""Figures: a run's learning curves (curves.py) and the activation functions with their
-derivatives (activations.py), as plain matplotlib Figures.
+"""Figures: a run's learning curves (curves.py), several models compared (architectures.py) and
+the activation functions with their derivatives (activations.py), as plain matplotlib Figures.
 
 >>> from layerlab import figures
 >>> ylims, metrics = figures.plot_settings(result)                  # doctest: +SKIP
@@ -7,15 +7,20 @@ derivatives (activations.py), as plain matplotlib Figures.
 >>> figures.draw_all("out/activations")                              # doctest: +SKIP
 """
 from layerlab.analysis.article import ARTICLE_YLIM
+from layerlab.figures.architectures import (architecture_figure, architecture_names, is_architecture_figure,
+                                             models_figure, sweeps_figure)
 from layerlab.figures.activations import (FAMILY, derivative_figure, derivatives_figure, draw_all, relu_figure,
                                           sigmoid_figure, softmax_figure)
-from layerlab.figures.curves import (BAND_TEXT, METRICS, Figures, auto_ylim, figures, learning_curve, overview,
-                                     plot_settings, png_base64, save_figures)
+from layerlab.figures.curves import (BAND_TEXT, METRICS, Figures, auto_ylim, learning_curve, overview, plot_settings,
+                                     png_base64)
+from layerlab.figures.sets import figures, save_figures
 
 __all__ = [
     # learning curves
     "learning_curve", "overview", "figures", "save_figures", "Figures", "png_base64", "auto_ylim",
     "plot_settings", "METRICS", "BAND_TEXT", "ARTICLE_YLIM",
+    # several models compared
+    "models_figure", "sweeps_figure", "architecture_figure", "architecture_names", "is_architecture_figure",
     # activation functions
     "draw_all", "FAMILY", "relu_figure", "sigmoid_figure", "softmax_figure", "derivative_figure",
     "derivatives_figure",

@@ -112,6 +112,11 @@ def _draw(ax, result, metric, ylim, band):
     return note
 
 
+def _height(result, height):
+    """A figure's height, grown so that a long legend (one line per setting) fits beside it."""
+    return max(height, 0.2 * len(seed_groups(result)) + 1.0)
+
+
 def _colors(n):
     if n <= 10:
         return [f"C{i}" for i in range(n)]
@@ -120,6 +125,8 @@ def _colors(n):
 
 def _legend(target, ax, note, **kw):
     handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > 12:  # e.g. several models x a sweep: smaller text, so the figure holds it
+        kw.setdefault("fontsize", "small")
     if note:
         handles.append(Patch(facecolor="0.6", alpha=0.4, edgecolor="none"))
         labels.append(note.replace("; ", "\n"))
@@ -136,7 +143,7 @@ def learning_curve(result, metric, ylim=None, ax=None, band="ci"):
     """
     _check(result, metric, band, "learning_curve")
     if ax is None:
-        fig = Figure(figsize=(8, 4.5), layout="constrained")
+        fig = Figure(figsize=(8, _height(result, 4.5)), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -152,7 +159,7 @@ def overview(result, ylims=None, band="ci"):
     """
     metrics = [m for m in METRICS if m in result.metrics] or list(result.metrics)
     rows = (len(metrics) + 1) // 2
-    fig = Figure(figsize=(11, 3.4 * rows + 0.4), layout="constrained")
+    fig = Figure(figsize=(11, _height(result, 3.4 * rows + 0.4)), layout="constrained")
     axes = fig.subplots(rows, 2, squeeze=False).ravel()
     note = None
     for ax, metric in zip(axes, metrics):
@@ -163,27 +170,6 @@ def overview(result, ylims=None, band="ci"):
         ax.set_visible(False)
     _legend(fig, axes[0], note, loc="outside right upper")
     return fig
-
-
-def figures(result, which=None, ylims=None, band="ci"):
-    """Figures keyed by name: each metric's learning curve (default: all recorded, in the
-    article's order) and/or 'overview'. `which`: a name or a list of names."""
-    names = [m for m in METRICS if m in result.metrics] if which is None else \
-        [which] if isinstance(which, str) else list(which)
-    out = Figures()
-    for name in names:
-        out[name] = (overview(result, ylims, band) if name == "overview"
-                     else learning_curve(result, name, (ylims or {}).get(name), band=band))
-    return out
-
-
-def save_figures(result, out_dir, ylims=None, formats=("png", "svg"), band="ci", dpi=120, metrics=None):
-    """Writes each metric's learning curve (`metrics`, default every recorded one) and the
-    overview as `{name}.{format}` into out_dir; returns the paths written."""
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = [m for m in METRICS if m in result.metrics] if metrics is None else list(metrics)
-    return figures(result, names + ["overview"], ylims, band).save(out, formats, dpi)
 
 
 def plot_settings(result):

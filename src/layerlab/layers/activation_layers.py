@@ -41,6 +41,7 @@ class PReLU(Layer):
     """Leaky ReLU whose slope is learned: one alpha per input unit, or shared along axes."""
 
     _args = ("alpha_initializer", "shared_axes")
+    _weights = ("alpha",)
 
     def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
         super().__init__(**kwargs)

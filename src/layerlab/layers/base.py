@@ -11,6 +11,14 @@ its share as apply(..., noise=...), since one small draw per step costs more tha
 `hparams` holds the layer's numeric settings that do not change shapes (Dropout's rate,
 LeakyReLU's slope). They are passed in, never read from `self`, so that the engine can give every
 variant its own value as a traced array without recompiling.
+
+A layer declares its own arrays, never leaving the engine to guess from a name:
+- `_weights`: the names of its arrays in Keras' get_weights() order ("kernel", "bias");
+- `_state`: of those, the ones gradients do not train (BatchNormalization's moving statistics).
+  While training, apply_with_state() returns their new values; the engine carries them per
+  variant beside the parameters, the store checkpoints them, and inference reads them;
+- to_storage()/from_storage(): the layout the engine keeps its trained arrays in (Dense keeps
+  its kernel transposed, BENCHMARKS.md says why); the layer's own maths always sees its layout.
 """
 import json
 
@@ -25,6 +33,8 @@ NOT_JSON = ("get_config: expected JSON-serialisable arguments; received {receive
             "Use a named activation or initializer instead of a custom object.")
 UNKNOWN_KWARG = ("{layer}: {arg}: not a keyword argument this layer takes; received {arg}={received!r}. "
                  "Remove it or check its spelling.")
+BAD_CONFIG = ("{layer}.from_config: config: expected the layer's arguments as get_config() gives them; "
+              "received {received!r} ({error}). Add the missing arguments.")
 BAD_NAME = ("{layer}: name: expected a non-empty string; received {received!r}. "
             "Pass a string or leave name out for an automatic one.")
 
@@ -34,6 +44,8 @@ class Layer:
 
     _args: tuple[str, ...] = ()     # constructor arguments recorded in the config, in order
     _dynamic: tuple[str, ...] = ()  # of those, the numbers that may be traced (sweepable cheaply)
+    _weights: tuple[str, ...] = ()  # its arrays' names in Keras' get_weights() order
+    _state: tuple[str, ...] = ()    # of those, the non-trainable ones (updated by apply_with_state)
 
     def __init__(self, *, name=None, input_shape=None, **kwargs):
         unknown = set(kwargs) - {"dtype", "trainable"}
@@ -59,6 +71,33 @@ class Layer:
 
     def apply(self, params, x, hparams=None, *, key=None, train=False):
         raise NotImplementedError
+
+    def apply_with_state(self, params, x, hparams=None, *, mask=None, **kwargs):
+        """(y, updates): apply() and the new values of the layer's `_state` arrays ({} for a
+        layer without state, or at inference). mask (B,): 0 for padding samples in a training
+        batch, which batch statistics leave out (layers without state ignore it)."""
+        del mask
+        return self.apply(params, x, hparams, **kwargs), {}
+
+    def to_storage(self, params: dict) -> dict:
+        """The trainable arrays in the layout the engine stores and updates them in (default: as is)."""
+        return params
+
+    def from_storage(self, stored: dict) -> dict:
+        """The inverse of to_storage: the layer's own layout back."""
+        return stored
+
+    def weight_names(self, params: dict) -> list:
+        """The names in `params` in Keras' get_weights() order."""
+        return [n for n in self._weights if n in params] + sorted(n for n in params if n not in self._weights)
+
+    def label(self) -> str:
+        """How errors found at shape time name the layer: "Conv2D 'conv2d_1'"."""
+        return f"{type(self).__name__} {self.name!r}"
+
+    def non_trainable_count(self, in_shape: tuple) -> int:
+        """How many of param_count() are `_state` (Keras' Non-trainable params of a trainable layer)."""
+        return 0
 
     def noise_per_sample(self, in_shape: tuple):
         """The shape of the uniform draws apply() needs per sample while training; None: none.
@@ -110,7 +149,10 @@ class Layer:
         config = {k: sweep_from_config(v) for k, v in config.items()}
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
-        return cls(**config)
+        try:
+            return cls(**config)
+        except TypeError as e:  # a required argument missing: one line, not a traceback
+            raise ConfigError(BAD_CONFIG.format(layer=cls.__name__, received=config, error=e)) from None
 
     def _repr_args(self) -> dict:
         args = self._config_args()

@@ -2,10 +2,16 @@
 from layerlab.errors import ConfigError
 
 from .activation_layers import LeakyReLU, PReLU
+from .convolutional import Conv2D
 from .core import Activation, Dense, Flatten, InputLayer
-from .regularization import Dropout
+from .normalization import BatchNormalization
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .regularization import Dropout, SpatialDropout2D
+from .reshaping import Reshape
 
-LAYERS = {cls.__name__: cls for cls in (InputLayer, Flatten, Dense, Dropout, Activation, LeakyReLU, PReLU)}
+LAYERS = {cls.__name__: cls for cls in (
+    InputLayer, Flatten, Reshape, Dense, Dropout, Activation, LeakyReLU, PReLU, Conv2D, MaxPooling2D,
+    AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, BatchNormalization, SpatialDropout2D)}
 
 UNKNOWN_LAYER_CLASS = ("from_config: layers[{index}].class_name: expected one of {valid}; "
                        "received {received!r}. Use a layer class layerlab provides.")

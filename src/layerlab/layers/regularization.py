@@ -1,4 +1,5 @@
-"""Dropout (Srivastava et al. 2014), inverted: kept units are scaled by 1 / (1 - rate)."""
+"""Dropout (Srivastava et al. 2014), inverted: kept units are scaled by 1 / (1 - rate); SpatialDropout2D
+drops whole channels."""
 import numbers
 
 import jax
@@ -6,6 +7,7 @@ import jax.numpy as jnp
 
 from layerlab.errors import ConfigError
 from layerlab.layers.base import Layer
+from layerlab.layers.convolutional import data_format_of
 from layerlab.sweep import check_each
 
 NO_KEY = ("Dropout: key: expected a jax.random key when train=True; received None. "
@@ -62,6 +64,36 @@ class Dropout(Layer):
         rate = (hparams or self.hparams())["rate"]
         if not train or (isinstance(rate, (int, float)) and rate == 0):
             return x
-        u = noise if noise is not None else self.draw_noise(key, x.shape, x.dtype)
-        keep = u >= rate  # P(keep) = 1 - rate
+        u = noise if noise is not None else self.draw_noise(key, (x.shape[0],) + self.noise_per_sample(x.shape[1:]),
+                                                            x.dtype)
+        keep = u >= rate  # P(keep) = 1 - rate; (B, *noise_per_sample) broadcasts over x
         return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)
+
+
+NOT_AN_IMAGE = ("{layer}: input shape: expected one sample as (height, width, channels); received "
+                "{received!r}. Put it after a Conv2D, or reshape the samples with layers.Reshape.")
+
+
+class SpatialDropout2D(Dropout):
+    """Drops whole channels (feature maps) with probability `rate` while training (Tompson et al.
+    2015): one draw per sample and channel, shared by every pixel, as Keras' noise_shape
+    (batch, 1, 1, channels). channels_last only.
+
+    >>> import layerlab
+    >>> layerlab.layers.SpatialDropout2D(0.1)
+    SpatialDropout2D(rate=0.1, data_format='channels_last', seed=None, name='spatial_dropout2d')
+    """
+
+    _args = ("rate", "data_format", "seed")
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+        self.data_format = data_format_of("SpatialDropout2D", data_format)
+
+    def output_shape_for(self, in_shape):
+        if len(in_shape) != 3:
+            raise ConfigError(NOT_AN_IMAGE.format(layer=self.label(), received=tuple(in_shape)))
+        return tuple(in_shape)
+
+    def noise_per_sample(self, in_shape):
+        return (1, 1, self.output_shape_for(in_shape)[-1])

@@ -43,17 +43,25 @@ class Stack:
         """Runs the stack on a batch x (B, *input_shape). With logits=True the final layer's
         activation is left out (the loss then folds softmax/sigmoid in, as tf.keras does).
         noise: per layer, the uniform draws it uses while training (noise_draws()) or None."""
+        return self.apply_with_state(params, x, hparams, key=key, train=train, logits=logits, noise=noise)[0]
+
+    def apply_with_state(self, params, x, hparams=None, *, key=None, train=False, logits=False, noise=None,
+                         mask=None):
+        """(output, updates): apply() and, per layer, the new values of its non-trainable state
+        (a dict, {} for layers without state or at inference). mask (B,): the batch's sample
+        weights; batch statistics leave out the samples of weight 0 (padding)."""
         hparams = hparams if hparams is not None else self.hparams()
         keys = jax.random.split(key, len(self._layers)) if key is not None else [None] * len(self._layers)
         noise = noise if noise is not None else [None] * len(self._layers)
         last = len(self._layers) - 1
+        updates = []
         for i, (layer, p, hp, k, u) in enumerate(zip(self._layers, params, hparams, keys, noise)):
             extra = {} if u is None else {"noise": u}
             if logits and i == last and layer.output_activation() is not None:
-                x = layer.apply(p, x, hp, key=k, train=train, activate=False, **extra)
-            else:
-                x = layer.apply(p, x, hp, key=k, train=train, **extra)
-        return x
+                extra["activate"] = False
+            x, new = layer.apply_with_state(p, x, hp, key=k, train=train, mask=mask, **extra)
+            updates.append(new)
+        return x, updates
 
     def noise_draws(self, key, lead, in_shape):
         """Per layer, uniform draws of shape lead + (the layer's noise_per_sample), or None; layer i

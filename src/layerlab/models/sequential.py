@@ -185,15 +185,18 @@ class Sequential(Stack):
         rows = []
         for layer in self._layers:
             count = layer.param_count(shape)
+            # Keras: a frozen layer's weights are all non-trainable; a trainable one's `_state` is.
+            fixed = count if not (layer.trainable and self.trainable) else layer.non_trainable_count(shape)
             shape = layer.output_shape_for(shape)
-            rows.append((layer.name, type(layer).__name__, shape, count, layer.trainable and self.trainable))
+            rows.append((layer.name, type(layer).__name__, shape, count, fixed))
         return summary_lines(self.name, rows, line_length, positions)
 
     def get_weights(self):
-        """Weights as numpy arrays in Keras' order (kernel, bias, ... layer by layer)."""
+        """Weights as numpy arrays in Keras' order, layer by layer (kernel, bias; BatchNormalization's
+        gamma, beta, moving_mean, moving_variance)."""
         if self.params is None:
             raise ConfigError(NO_WEIGHTS_YET.format(name=self.name))
-        return [np.asarray(v) for p in self.params for _, v in sorted(p.items(), key=_weight_order)]
+        return [np.asarray(p[n]) for layer, p in zip(self._layers, self.params) for n in layer.weight_names(p)]
 
     def set_weights(self, weights):
         template = self.params if self.params is not None else self.init(jax.random.PRNGKey(0))
@@ -203,10 +206,10 @@ class Sequential(Stack):
             raise ConfigError(WRONG_COUNT.format(expected=expected, received=len(weights)))
         it = iter(weights)
         new = []
-        for p in template:
+        for layer, p in zip(self._layers, template):
             q = {}
-            for name, old in sorted(p.items(), key=_weight_order):
-                w = np.asarray(next(it), dtype=np.float32)
+            for name in layer.weight_names(p):
+                w, old = np.asarray(next(it), dtype=np.float32), p[name]
                 if w.shape != np.shape(old):
                     raise ConfigError(WRONG_SHAPE.format(name=name, expected=np.shape(old), received=w.shape))
                 q[name] = w
@@ -241,8 +244,3 @@ class Sequential(Stack):
 
     def predict(self, x, **kwargs):
         return training.predict(self, x, **kwargs)
-
-
-def _weight_order(item):
-    order = {"kernel": 0, "bias": 1, "alpha": 0}
-    return order.get(item[0], 9), item[0]

@@ -25,7 +25,7 @@ def format_shape(shape):
 
 
 def summary_lines(model_name, rows, line_length=None, positions=None):
-    """rows: (layer name, class name, output shape without batch, param count, trainable)."""
+    """rows: (layer name, class name, output shape without batch, param count, of which non-trainable)."""
     line_length = line_length or LINE_LENGTH
     positions = positions or POSITIONS
     if positions[-1] <= 1:
@@ -38,7 +38,7 @@ def summary_lines(model_name, rows, line_length=None, positions=None):
     if not rows:
         lines.append("=" * line_length)
     total = sum(r[3] for r in rows)
-    trainable = sum(r[3] for r in rows if r[4])
-    lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}", "_" * line_length]
+    fixed = sum(r[4] for r in rows)
+    lines += [f"Total params: {total:,}", f"Trainable params: {total - fixed:,}",
+              f"Non-trainable params: {fixed:,}", "_" * line_length]
     return lines

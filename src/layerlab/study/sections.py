@@ -1,6 +1,7 @@
 """The sections of a study file, each parsed into the Python API's values and checked on its own:
 [dataset] [[layers]] [compile] [fit] [plot] (the whole-model checks are Study's)."""
 import inspect
+import re
 
 from layerlab import losses, optimizers, session
 from layerlab.datasets import _registry
@@ -15,6 +16,7 @@ SECTIONS = {  # the keys each section may hold
     "study": ("name", "description"),
     "dataset": ("name", "limit_train", "limit_test", "divide_by", "validation"),
     "layers": (),
+    "models": (),
     "compile": ("optimizer", "loss", "metrics"),
     "fit": ("epochs", "batch_size", "seed", "repeats", "shuffle", "independent_draws", "combinations"),
     "plot": ("metrics", "ylim"),
@@ -30,10 +32,16 @@ def dataset(file, table) -> dict:
     keys(file, "dataset", table, SECTIONS["dataset"])
     if "name" not in table:
         raise missing(file, "dataset.name", f"one of {sorted(_registry.REGISTRY)}", 'name = "mnist"')
-    name = choice(file, "dataset.name", table["name"], _registry.REGISTRY,
-                  "Use a dataset layerlab provides (`layerlab datasets` lists them).")
-    spec = _registry.REGISTRY[name]
-    out = {"name": name}
+    named = checks.value(file, "dataset.name", table["name"])  # one name, or { sweep = [...] } to train on each
+    names = [choice(file, "dataset.name", n, _registry.REGISTRY,
+                    "Use a dataset layerlab provides (`layerlab datasets` lists them).")
+             for n in (named.values if isinstance(named, Sweep) else (named,))]
+    shapes = {n: _registry.REGISTRY[n].files[0].shape[1:] for n in names}
+    if len(set(shapes.values())) > 1:
+        raise bad(file, "dataset.name", "datasets of one sample shape", shapes, "Sweep datasets of the same shape.")
+    name = names[0]
+    spec = min((_registry.REGISTRY[n] for n in names), key=lambda s: s.files[0].shape[0])
+    out = {"name": named.to_config() if isinstance(named, Sweep) else name}
     for key, n in (("limit_train", spec.files[0].shape[0]), ("limit_test", spec.files[2].shape[0])):
         out[key] = table.get(key, n)
         if isinstance(out[key], bool) or not isinstance(out[key], int) or not 1 <= out[key] <= n:
@@ -50,13 +58,14 @@ def dataset(file, table) -> dict:
     return out
 
 
-def model(file, layers) -> Sequential:
-    """The Sequential of the [[layers]] tables; layers are named as in a fresh Keras session."""
+def model(file, layers, where="layers") -> Sequential:
+    """The Sequential of the [[layers]] tables (`where` in the file); layers are named as in a
+    fresh Keras session."""
     if not isinstance(layers, list) or not layers or not all(isinstance(t, dict) for t in layers):
-        raise missing(file, "layers", "one [[layers]] table per layer", '[[layers]] with type = "Dense" and units = 10')
+        raise missing(file, where, f"one [[{where}]] table per layer", f'[[{where}]] with type = "Dense" and units = 10')
     counters, built = {}, []
     for i, table in enumerate(layers):
-        path = f"layers[{i}]"
+        path = f"{where}[{i}]"
         if "type" not in table:
             raise missing(file, f"{path}.type", f"one of {sorted(LAYER_TYPES)}", 'type = "Dense"')
         kind = choice(file, f"{path}.type", table["type"], LAYER_TYPES, "Use a layer layerlab provides.")
@@ -75,7 +84,40 @@ def model(file, layers) -> Sequential:
     try:
         return Sequential(built, name="sequential")
     except ConfigError as e:
-        raise at(file, "", str(e).removeprefix("Sequential: "), separator="") from None
+        message = str(e).removeprefix("Sequential: ")
+        raise (at(file, "", message, separator="") if where == "layers" else at(file, where, message)) from None
+
+
+MODEL_KEYS = ("name", "layers", "batch_size")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+MODEL_NAME_FIX = 'Write name = "conv_bn" (letters, digits, "_" and "-").'
+
+
+def models(file, tables) -> list:
+    """[{name, layers, batch_size}] of the [[models]] tables: each model its own name, its own
+    [[models.layers]] (sweeps inside) and optionally its own batch_size."""
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise missing(file, "models", "one [[models]] table per model", '[[models]] with name = "dense"')
+    out, seen = [], {}
+    for i, table in enumerate(tables):
+        path = f"models[{i}]"
+        keys(file, path, table, MODEL_KEYS)
+        if "name" not in table:
+            raise missing(file, f"{path}.name", "the model's name", 'name = "dense"')
+        name = table["name"]
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise bad(file, f"{path}.name", 'a name of letters, digits, "_" and "-"', name, MODEL_NAME_FIX)
+        if name in seen:
+            raise bad(file, f"{path}.name", f"a name no other model has (models[{seen[name]}] is {name!r})", name,
+                      "Rename one of them.")
+        seen[name] = i
+        batch = table.get("batch_size")
+        if batch is not None:
+            value = checks.value(file, f"{path}.batch_size", batch)
+            for v in (value.values if isinstance(value, Sweep) else (value,)):
+                checks.integer(file, f"{path}.batch_size", v, 1)
+        out.append({"name": name, "layers": table.get("layers"), "batch_size": batch})
+    return out
 
 
 def _arguments(klass):

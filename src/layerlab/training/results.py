@@ -106,7 +106,7 @@ class SweepResult:
 
 def variant_label(settings, swept, index=0) -> str:
     """'rate=0.2, seed=3': the settings that differ between variants, by their short names."""
-    parts = [f"{key.rsplit('.', 1)[-1]}={settings[key]}" for key in swept]
+    parts = [f"{key.rsplit('.', 1)[-1]}={settings[key]}" for key in swept if key in settings]  # models differ
     return ", ".join(parts) or f"variant {index}"
 
 
