@@ -86,7 +86,7 @@ class EarlyStopping(Callback):
         if not self.stopped_epoch:
             return None
         return (f"EarlyStopping: {self.monitor} did not improve on {self.best:.4g} (epoch {self.best_epoch + 1}) "
-                f"for {self.wait} epochs")
+                f"for {self.wait} epoch{'s' if self.wait != 1 else ''}")
 
     def __repr__(self):
         return (f"EarlyStopping(monitor={self.monitor!r}, min_delta={self.min_delta!r}, patience={self.patience!r}, "
