@@ -130,7 +130,7 @@ class GroupJob:
 
     def epoch_end(self, e, row, state, seconds):
         """row[name]: epoch e's metrics over `order`; state() the group's state leaves as numpy."""
-        extras = None
+        extras, self.trained_to = None, e + 1
         if self.steering is not None:
             row = self.steering.epoch_end(e, row, state())
             extras = self.steering.record()
@@ -150,6 +150,7 @@ class GroupJob:
         params = jax.device_get(self.program.public_params(state))
         restored = {}
         if self.steering is not None:
+            self.progress.skip(self.epochs - max(self.done, getattr(self, "trained_to", 0)))  # epochs not trained
             self.steering.leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
             self.steering.end()
             restored = self.steering.restored
