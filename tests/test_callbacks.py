@@ -312,3 +312,37 @@ def test_paths_stay_inside_and_name_the_variant(data, config_error, tmp_path):
                  callbacks=[callbacks.CSVLogger(str(tmp_path / "log.csv"))], mentions=("CSVLogger: filename",))
     config_error(files.UNKNOWN_FIELD, mlp().fit, x, y, epochs=1, verbose=0,
                  callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "{nope}.keras"))], mentions=("{nope}",))
+
+
+# -- studies ------------------------------------------------------------------------------------------
+def test_a_study_takes_callbacks_and_show_says_where_each_variant_stopped(real_mnist, tmp_path, capsys):
+    from layerlab import cli
+    from layerlab.study import loads
+    from tiny_study import tiny_study
+    extra = '\n[[callbacks]]\ntype = "EarlyStopping"\nmonitor = "val_accuracy"\npatience = 0\nmin_delta = 0.05\n'
+    study = loads(tiny_study(limit_train=600, limit_test=200, epochs=6, extra=extra))
+    (made,) = study.fit_kwargs()["callbacks"]
+    assert isinstance(made, callbacks.EarlyStopping) and made.min_delta == 0.05
+    assert study.resolved()["callbacks"] == [{"type": "EarlyStopping", "monitor": "val_accuracy", "patience": 0,
+                                              "min_delta": 0.05}]
+    path = tmp_path / "s.toml"
+    path.write_text(study.text)
+    assert cli.main(["run", str(path), "--store", str(tmp_path / "r.db"), "--quiet"]) == 0
+    result = layerlab.load_run(1, store=tmp_path / "r.db")
+    stopped = [h for h in result.histories if h.stopped_epoch is not None]
+    assert stopped and all(len(h.epoch) == h.stopped_epoch + 1 < 6 for h in stopped)
+    capsys.readouterr()
+    assert cli.main(["show", "1", "--store", str(tmp_path / "r.db")]) == 0
+    out = capsys.readouterr().out
+    assert f"stopped after epoch {stopped[0].stopped_epoch + 1}: EarlyStopping: val_accuracy did not improve" in out
+
+
+@pytest.mark.parametrize("table, mentions", [
+    ('type = "LearningRateScheduler"', ("callbacks[0]", "LearningRateScheduler")),
+    ('type = "EarlyStopping"\npatience = -1', ("callbacks[0]", "patience=-1")),
+    ('type = "EarlyStoping"', ("EarlyStoping",)),
+])
+def test_bad_study_callbacks_in_one_line(config_error, table, mentions):
+    from layerlab.study import loads
+    from tiny_study import tiny_study
+    config_error(None, loads, tiny_study(extra=f"\n[[callbacks]]\n{table}\n"), mentions=mentions)
