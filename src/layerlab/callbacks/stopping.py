@@ -98,17 +98,17 @@ class TerminateOnNaN(Callback):
     """Stops a variant whose loss became NaN or infinite (Keras checks each batch; layerlab, whose
     epochs run as one program, checks the epoch's loss, which is NaN once any batch's was)."""
 
-    _state = ("stopped_epoch",)
+    _state = ("stopped_epoch", "stopped")
 
     def __init__(self):
         super().__init__()
-        self.stopped_epoch = 0
+        self.stopped_epoch, self.stopped = 0, False
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            self.stopped_epoch = epoch
+            self.stopped_epoch, self.stopped = epoch, True
             self.model.stop_training = True
 
     def stop_reason(self):
-        return f"TerminateOnNaN: the loss was not finite in epoch {self.stopped_epoch + 1}"
+        return f"TerminateOnNaN: the loss was not finite in epoch {self.stopped_epoch + 1}" if self.stopped else None
