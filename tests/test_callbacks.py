@@ -172,6 +172,18 @@ def test_stopping_needs_no_new_program(data):
     assert program.epoch._cache_size() == compiled
 
 
+def test_terminate_on_nan_stops_the_diverging_variant_only(data):
+    (x, y), (xv, yv) = data
+    model = mlp(0.0)
+    model.compile(optimizer=layerlab.optimizers.SGD(learning_rate=layerlab.sweep([0.01, 1e6])),
+                  loss="sparse_categorical_crossentropy")
+    result = model.fit(x, y, validation_data=(xv, yv), epochs=3, seed=1, verbose=0,
+                       callbacks=[callbacks.TerminateOnNaN()])
+    calm, wild = result.histories
+    assert calm.stopped_epoch is None and len(calm.epoch) == 3
+    assert wild.stopped_epoch == 0 and wild.stop_reason.startswith("TerminateOnNaN") and wild.diverged_at == 1
+
+
 def test_learning_rate_scheduler_sets_each_variants_rate(data):
     (x, y), (xv, yv) = data
     model = mlp(0.2)

@@ -82,7 +82,7 @@ class SweepResult:
         rows = []
         for i, settings in enumerate(self.variants):
             for name, values in self.metrics.items():
-                for e, value in enumerate(values[i]):
+                for e, value in enumerate(values[i, :self.epochs_trained(i)]):  # a stopped variant's end there
                     rows.append({"variant": i, **settings, "epoch": e + 1, "metric": name, "value": float(value)})
         return pd.DataFrame(rows)
 
