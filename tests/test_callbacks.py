@@ -249,7 +249,7 @@ def run_script(tmp_path, *args):
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, env=env, check=False,
                           timeout=300)
 
 
@@ -328,9 +328,10 @@ def test_paths_stay_inside_and_name_the_variant(data, config_error, tmp_path):
 
 # -- studies ------------------------------------------------------------------------------------------
 def test_a_study_takes_callbacks_and_show_says_where_each_variant_stopped(real_mnist, tmp_path, capsys):
+    from tiny_study import tiny_study
+
     from layerlab import cli
     from layerlab.study import loads
-    from tiny_study import tiny_study
     extra = '\n[[callbacks]]\ntype = "EarlyStopping"\nmonitor = "val_accuracy"\npatience = 0\nmin_delta = 0.05\n'
     study = loads(tiny_study(limit_train=600, limit_test=200, epochs=6, extra=extra))
     (made,) = study.fit_kwargs()["callbacks"]
@@ -355,6 +356,7 @@ def test_a_study_takes_callbacks_and_show_says_where_each_variant_stopped(real_m
     ('type = "EarlyStoping"', ("EarlyStoping",)),
 ])
 def test_bad_study_callbacks_in_one_line(config_error, table, mentions):
-    from layerlab.study import loads
     from tiny_study import tiny_study
+
+    from layerlab.study import loads
     config_error(None, loads, tiny_study(extra=f"\n[[callbacks]]\n{table}\n"), mentions=mentions)
