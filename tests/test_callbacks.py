@@ -249,8 +249,8 @@ def run_script(tmp_path, *args):
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, env=env, check=False,
-                          timeout=300)
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, env=env,
+                          check=False, timeout=300)
 
 
 def test_resume_after_kill_mid_patience_is_bitwise(tmp_path):
