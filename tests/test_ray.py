@@ -165,6 +165,27 @@ def test_a_conv_batch_norm_model_on_ray_equals_local(cluster, tmp_path):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
+@needs_ray
+def test_callbacks_run_in_the_driver_and_give_the_local_result(cluster, tmp_path):
+    """Each variant stops and slows where it does locally: the callbacks act in the driver
+    between epochs, and each slice's task trains one epoch from the state they left."""
+    def plan():
+        return [layerlab.callbacks.EarlyStopping(patience=0, min_delta=0.1, restore_best_weights=True),
+                layerlab.callbacks.ReduceLROnPlateau(patience=0, min_delta=0.2, factor=0.5)]
+    here = fit(epochs=6, callbacks=plan())
+    there = fit(epochs=6, callbacks=plan(), backend=Ray(address=cluster, variants_per_task=2),
+                store=tmp_path / "runs.db")
+    lengths = [len(h.epoch) for h in here.histories]
+    assert min(lengths) < 6 and [len(h.epoch) for h in there.histories] == lengths
+    for a, b in zip(here.histories, there.histories):
+        assert a.stopped_epoch == b.stopped_epoch
+        for k in a.history:
+            np.testing.assert_allclose(a.history[k], b.history[k], rtol=1e-5, atol=1e-6)
+    for i in range(len(here)):
+        for a, b in zip(here.model(i).get_weights(), there.model(i).get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 class KillsAWorker(StoreRecorder):
     """Once epoch 1 of group 0 is committed, kills (SIGKILL) the worker training its slice 0."""
 

@@ -12,7 +12,8 @@ The data flow, one package a stage (docs/architecture.md): study file / Python A
 and sweeps -> variants and compile groups -> engine (one program per group) -> backends ->
 store -> analysis -> figures and report. This file only gathers the public names.
 """
-from layerlab import activations, backend, datasets, layers, losses, models, nn, optimizers, session  # noqa: F401
+from layerlab import (  # noqa: F401
+    activations, backend, callbacks, datasets, layers, losses, models, nn, optimizers, session)
 from layerlab._version import __version__  # noqa: F401
 from layerlab.errors import ConfigError, DatasetError, LayerlabError  # noqa: F401
 from layerlab.models import Sequential  # noqa: F401

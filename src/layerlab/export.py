@@ -33,8 +33,11 @@ def summary_rows(result) -> list[dict]:
             finite = np.isfinite(values[i])
             recorded = finite if recorded.size == 0 else recorded | finite
         epochs = int(np.flatnonzero(recorded)[-1]) + 1 if recorded.any() else 0
+        stop = result.stopped.get(i)
         row = {"variant": i, "label": result.label(i), "settings": dict(result.variants[i]), "epochs": epochs,
-               "diverged_at": result.diverged_at[i]}
+               "diverged_at": result.diverged_at[i],
+               # a callback stopped it after this epoch (from 1), and why
+               "stopped_after": None if stop is None else stop[0] + 1, "stop_reason": None if stop is None else stop[1]}
         for name, values in result.metrics.items():
             v = values[i, :epochs]
             row[f"final_{name}"] = number(v[-1]) if epochs else None

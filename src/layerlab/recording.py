@@ -15,6 +15,7 @@ class Resumed(NamedTuple):
     done: int          # epochs recorded already
     leaves: Any        # the group's state leaves (numpy) after epoch `done`, or None
     history: Any       # {metric: array (len(order), done)}, or None
+    extras: Any = None  # {name: array} recorded beside the state (the callbacks' state), or None
 
 
 FRESH = Resumed(0, None, None)
@@ -33,7 +34,9 @@ class Recorder(Protocol):
 
     def epoch_end(self, group: int, epoch: int, row: dict, state) -> None:
         """After each epoch of a whole group: row[name] is an array over `order`; state() returns
-        the group's state (params, optimizer state) as numpy arrays."""
+        the group's state (params, optimizer state) as numpy arrays. With callbacks, fit passes
+        `extras=` too ({name: array}: their state, to hand back as Resumed.extras on resume);
+        a variant they stopped has NaN in every metric from then on."""
 
     def finish(self, status: str, metrics: dict) -> None:
         """At the end: status 'finished', or 'interrupted' when an exception ends the fit (it is

@@ -66,8 +66,11 @@ def results_frame(result) -> pd.DataFrame:
     rows = []
     for i, settings in enumerate(result.variants):
         row = {"variant": result.label(i), **{k: settings.get(k) for k in result.swept}}
-        row.update({f"final_{m}": float(result.metrics[m][i, -1]) for m in FINAL_METRICS if m in result.metrics})
+        last = result.stopped[i][0] if i in result.stopped else -1  # a variant a callback stopped ends there
+        row.update({f"final_{m}": float(result.metrics[m][i, last]) for m in FINAL_METRICS if m in result.metrics})
         row["diverged_at"] = result.diverged_at[i] if result.diverged_at[i] is not None else "-"
+        if result.stopped:
+            row["stopped_after"] = result.stopped[i][0] + 1 if i in result.stopped else "-"
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
 

@@ -3,6 +3,7 @@
 The store (layerlab.store) keeps records: rows, JSON specs and checkpoint bytes. This module,
 above the models and training, turns them back into the objects the Python API returns.
 """
+import json
 import os
 from pathlib import Path
 
@@ -42,12 +43,13 @@ def load_run(run_id, store=None) -> SweepResult:
         run = s.run(run_id)
         variants = s.variants(run["id"])
         rows = s.history(run["id"])
-    spec = run["spec"]
-    epochs = max((r[1] for r in rows), default=-1) + 1
-    metrics = {k: np.full((len(variants), epochs), np.nan, np.float64) for k in spec["metrics"]}
-    for v, e, m, x in rows:
-        if m in metrics:
-            metrics[m][v, e] = np.nan if x is None else x
+        spec = run["spec"]
+        epochs = max((r[1] for r in rows), default=-1) + 1
+        metrics = {k: np.full((len(variants), epochs), np.nan, np.float64) for k in spec["metrics"]}
+        for v, e, m, x in rows:
+            if m in metrics:
+                metrics[m][v, e] = np.nan if x is None else x
+        stopped = _stops(s, run, variants, metrics)
     settings = [v["settings"] for v in variants]
     keys = list(dict.fromkeys(k for v in settings for k in v))  # models of one run sweep different layers
     swept = [k for k in keys if k != "seed" or len({v["seed"] for v in variants}) > 1]
@@ -61,7 +63,7 @@ def load_run(run_id, store=None) -> SweepResult:
         return model_for(spec, settings[i])
 
     result = SweepResult(settings, metrics, _LazyWeights(path, run, variants), template,
-                         [v["diverged_at"] for v in variants], fit_params, swept)
+                         [v["diverged_at"] for v in variants], fit_params, swept, stopped)
     result.run_id, result.run = run["id"], run  # provenance, the spec (study plot settings included) and the text
     return result
 
@@ -88,9 +90,56 @@ def load_model(run_id, variant=0, store=None, which="last") -> Sequential:
             epoch = int(np.nanargmin(np.asarray(val, float))) if val and not np.all(np.isnan(val)) else -1
         model = model_for(run["spec"], v["settings"])
         model.params = _weights(s, run, v, model, epoch)
-    model.history = History(history, list(range(len(history["loss"]))), {"epochs": run["epochs"]},
-                            model=model, diverged_at=v["diverged_at"])
+        stop = _stops(s, run, [v], {k: np.asarray([x], float) for k, x in history.items()}, others=True).get(0)
+        if epoch is None:
+            _restore_best(s, run, v, model)
+    last = len(history["loss"]) if stop is None else stop[0] + 1
+    model.history = History({k: x[:last] for k, x in history.items()}, list(range(last)), {"epochs": run["epochs"]},
+                            model=model, diverged_at=v["diverged_at"], stopped_epoch=None if stop is None else stop[0],
+                            stop_reason=None if stop is None else stop[1])
     return model
+
+
+def _stops(store, run, variants, metrics, others=False):
+    """{i: (last epoch trained, why)} for the variants callbacks stopped: every metric is NULL
+    after their last epoch, while others trained on or the run finished early. `others=True`:
+    `variants` is a part of the run, whose other variants are taken to have gone on."""
+    values = np.stack([np.asarray(m, float) for m in metrics.values()])     # (metrics, V, E)
+    trained = ~np.all(np.isnan(values), axis=0)                               # (V, E)
+    planned = run["epochs"]
+    out = {}
+    for i in range(len(variants)):
+        done = np.flatnonzero(trained[i])
+        last = int(done[-1]) if done.size else -1
+        went_on = others or trained[:, last + 1:].any()
+        if last < planned - 1 and (went_on or run["status"] == "finished"):
+            out[i] = (last, _callback_state(store, run, variants[i]["grp"]).get("reasons", {}).get(
+                str(variants[i]["position"])))
+    return out
+
+
+def _callback_state(store, run, group):
+    """What the callbacks recorded with the group's last checkpoint (JSON), {} if nothing."""
+    kept = store.checkpoints(run["id"], group)
+    if not kept:
+        return {}
+    extras = checkpoint.unpack_extras(store.checkpoint_data(run["id"], group, kept[0]["epoch"]))
+    if "callbacks" not in extras:
+        return {}
+    state = json.loads(bytes(extras["callbacks"]).decode())
+    state["arrays"] = extras
+    return state
+
+
+def _restore_best(store, run, variant, model):
+    """A finished run's EarlyStopping(restore_best_weights=True) gave the variant its best weights."""
+    if run["status"] != "finished" or variant["position"] is None:
+        return
+    state = _callback_state(store, run, variant["grp"])
+    for entry in (state.get("variants") or [[]] * (variant["position"] + 1))[variant["position"]]:
+        idx = entry["arrays"].get("best_weights")
+        if idx:
+            model.set_weights([state["arrays"][f"callbacks.{n}"] for n in idx])
 
 
 def model_for(spec, settings) -> Sequential:
@@ -146,7 +195,9 @@ class _LazyWeights:
     def __getitem__(self, i):
         with Store.open(self.path) as s:
             model = model_for(self.run["spec"], self.variants[i]["settings"])
-            return _weights(s, self.run, self.variants[i], model)
+            model.params = _weights(s, self.run, self.variants[i], model)
+            _restore_best(s, self.run, self.variants[i], model)
+            return model.params
 
 
 def _open(store):

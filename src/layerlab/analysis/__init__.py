@@ -147,7 +147,8 @@ def analyze(result, slope_after=SLOPE_AFTER, tolerance=TOLERANCE, *, window=WIND
     for i, settings in enumerate(result.variants):
         stats = curve_stats({k: v[i] for k, v in result.metrics.items()}, **options)
         rows.append({"label": result.label(i), **{k: settings.get(k) for k in result.swept},
-                     **stats, "diverged_at": result.diverged_at[i]})
+                     **stats, "diverged_at": result.diverged_at[i],
+                     "stopped_after": result.stopped[i][0] + 1 if i in result.stopped else None})
     table = _frame(rows)
 
     groups = seed_groups(result)
@@ -182,7 +183,7 @@ def _frame(rows):
     """Rows -> a DataFrame indexed by label; epoch columns as nullable ints (None stays empty)."""
     import pandas as pd  # here, not at the top: the CLI reads SLOPE_AFTER at start-up without pandas
     table = pd.DataFrame(rows).set_index("label")
-    for col in ("best_epoch", "onset_epoch", "diverged_at"):
+    for col in ("best_epoch", "onset_epoch", "diverged_at", "stopped_after"):
         if col in table:
             table[col] = pd.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
                                    for v in table[col]], dtype="Int64")

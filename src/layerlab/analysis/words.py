@@ -48,6 +48,11 @@ def describe(analysis):
             if not missing(row.diverged_at):
                 out.append(f"{label} diverged at epoch {row.diverged_at} (its loss became NaN or "
                            "infinite); its numbers use the epochs before.")
+    if "stopped_after" in analysis.table:
+        for label, row in analysis.table.iterrows():
+            if not missing(row.stopped_after):
+                out.append(f"{label} was stopped by a callback after epoch {int(row.stopped_after)}; its numbers "
+                           "use the epochs it trained.")
     gaps = t.final_gap.dropna()
     if len(gaps) > 1:
         out.append(f"Gap between validation and training loss at the end: largest for {gaps.idxmax()} "

@@ -21,6 +21,10 @@ backend needs:
     job.done      epochs a resumed run has recorded already; job.epochs: epochs in all
     job.names     the metrics to report; job.recording: whether epoch_end wants the state
     job.treedef() the structure of the group's state
+    job.steered   whether callbacks act between epochs: then a slice trains epoch e only after the
+                  group's epoch e-1 went through epoch_end, and first takes `state, hp =
+                  job.steer(state, hp, part)` (part(a) cuts a (S, R) array to the slice)
+    job.finished  True once callbacks stopped every variant: the group ends there (finish it)
 
 Either way every epoch is recorded as it finishes, and a variant's result does not depend on
 the backend: a run trained on one can be resumed on the other.
@@ -67,8 +71,9 @@ class Joined:
             state = self.join([p.leaves for p in parts])
             self.job.epoch_end(self.next, row, lambda state=state: state, max(p.seconds for p in parts))
             self.next += 1
-            if self.next == self.job.epochs:
+            if self.next == self.job.epochs or self.job.finished:
                 self.finish(state)
+                return
 
     def join(self, leaves):
         """The group's state leaves from its slices' (None where the slices sent none)."""

@@ -98,7 +98,7 @@ class Local:
                     busy = sum(len(g.slices) for g in running)
                     k = max(1, min(math.ceil(workers / len(waiting)), workers - busy))
                     job = make_job(waiting.pop(0))
-                    if job.done == job.epochs:  # a resumed group that had finished
+                    if job.done == job.epochs or job.finished:  # a resumed group that had finished
                         job.finish(job.state)
                         continue
                     group = _Running(job, k)
@@ -118,7 +118,7 @@ class Local:
                 epoch.slice.group.received(epoch)  # records: the slices go on meanwhile
                 with turn:
                     turn.notify_all()
-                running = [g for g in running if g.next < g.job.epochs]
+                running = [g for g in running if g.next < g.job.epochs and not g.job.finished]
         finally:
             # On an error or Ctrl-C nothing more is recorded and the slices stop after their
             # epoch under way, which cannot be interrupted (Python exits once it is over).
@@ -143,7 +143,8 @@ class _Running(Joined):
             return jax.tree.map(lambda v: v[a:b] if axis == 0 else v[:, a:b], tree)
 
         self.slices = [_Slice(self, i, part(job.state, a, b), part(job.hp, a, b),
-                              part(job.keys, a, b) if axis == 0 else job.keys) for i, (a, b) in enumerate(cuts)]
+                              part(job.keys, a, b) if axis == 0 else job.keys, lambda v, a=a, b=b: part(v, a, b))
+                       for i, (a, b) in enumerate(cuts)]
         job.state = None  # the slices hold it now; its buffers are donated epoch by epoch
 
     def finish(self, leaves):
@@ -157,20 +158,23 @@ class _Running(Joined):
 class _Slice:
     """Part of a group: its state, per-variant numbers and stream keys, trained epoch by epoch."""
 
-    def __init__(self, group, index, state, hp, keys):
+    def __init__(self, group, index, state, hp, keys, part):
         self.group, self.index, self.job = group, index, group.job
-        self.state, self.hp, self.keys = state, hp, keys
+        self.state, self.hp, self.keys, self.part = state, hp, keys, part
 
     def train(self, device, done, stop, turn):
         """Trains the group's remaining epochs, putting an EpochDone on `done` after each (with
         the exception in place of the row if one is raised)."""
         job, copy = self.job, self.job.recording
+        lead = 1 if job.steered else LEAD  # callbacks act on each epoch before the next one starts
         try:
             for e in range(job.done, job.epochs):
                 with turn:
-                    turn.wait_for(lambda: stop.is_set() or e - self.group.next < LEAD)
-                if stop.is_set():
+                    turn.wait_for(lambda: stop.is_set() or job.finished or e - self.group.next < lead)
+                if stop.is_set() or job.finished:
                     return
+                if job.steered:
+                    self.state, self.hp = job.steer(self.state, self.hp, self.part)
                 self.state, row, seconds = run_epoch(job.program, self.state, self.hp, self.keys, job.offset + e,
                                                      device, job.names)
                 # The next epoch donates this state's buffers: a recorder gets a copy.

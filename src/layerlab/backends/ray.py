@@ -114,9 +114,9 @@ class Ray:
         self.workers, self.restarts = {}, []
         jobs = [make_job(group, init=False) for group in groups]  # the workers draw the initial weights
         capacity, gpus = self._capacity(ray)
-        todo = [job for job in jobs if job.done < job.epochs]
+        todo = [job for job in jobs if job.done < job.epochs and not job.finished]
         for job in jobs:
-            if job.done == job.epochs:  # a resumed group that had finished
+            if job.done == job.epochs or job.finished:  # a resumed group that had finished
                 job.finish(job.state)
         # Retries are the driver's (from the last epoch received, not from the start); the
         # backpressure keeps a task at most one epoch ahead of what the driver has taken.
@@ -180,6 +180,8 @@ class _Group(Joined):
         super().__init__(job, axis=0)
         self.spec, self.pg = _spec(job), None
         per_stream = len(job.group.streams[0])
+        if job.steered and job.state is None:  # the driver steers the state epoch by epoch: it draws it too
+            job.state = job.program.init(job.keys, job.hp)
         start = None if job.state is None else [np.asarray(a) for a in jax.tree.leaves(job.state)]
         self.slices = [_Slice(self, i, a, b, per_stream, start) for i, (a, b) in enumerate(bounds)]
 
@@ -212,6 +214,16 @@ class _Slice:
         self.next = job.done    # the first epoch not received yet
         self.leaves = None if start is None else [np.ascontiguousarray(v[a:b]) for v in start]
         self.gen, self.lost = None, 0
+        self.part = lambda v: v[a:b]
+
+    def steered(self):
+        """With callbacks: the slice's leaves and numbers as the callbacks left them for its next epoch."""
+        import jax
+        job = self.group.job
+        state = jax.tree.unflatten(job.treedef(), self.leaves)
+        state, hp = job.steer(state, self.hp, self.part)
+        self.leaves = [np.ascontiguousarray(np.asarray(a)) for a in jax.tree.leaves(state)]
+        self.hp = jax.tree.map(np.asarray, hp)
 
 
 class _Driver:
@@ -227,7 +239,10 @@ class _Driver:
         group, job = s.group, s.group.job
         options = {} if group.pg is None else {"scheduling_strategy": PlacementGroupSchedulingStrategy(
             group.pg, placement_group_bundle_index=s.index)}
-        s.gen = self.task.options(**options).remote(group.spec, s.hp, s.keys, self.refs, (s.next, job.epochs),
+        if job.steered:  # callbacks act after each epoch: a task trains one, from the state they left
+            s.steered()
+        last = s.next + 1 if job.steered else job.epochs
+        s.gen = self.task.options(**options).remote(group.spec, s.hp, s.keys, self.refs, (s.next, last),
                                                     job.offset, s.leaves)
         self.active[id(s.gen)] = s
 
@@ -249,10 +264,18 @@ class _Driver:
                     elif not any(id(t.gen) in self.active for t in s.group.slices):
                         s.group.release()  # the next group's slices may take its place
                     continue
-                self.active[id(gen)] = s
-                self.backend.workers[(s.group.job.group.index, s.index)] = pid
+                job = s.group.job
+                if not job.steered:
+                    self.active[id(gen)] = s
+                self.backend.workers[(job.group.index, s.index)] = pid
                 s.next, s.leaves = epoch + 1, leaves
                 s.group.received(EpochDone(s, epoch, row, leaves, seconds))
+                if job.steered and s.group.next == s.next:  # the group's epoch went through its callbacks
+                    if s.group.next < job.epochs and not job.finished:
+                        for t in s.group.slices:
+                            self.submit(t)
+                    else:
+                        s.group.release()
 
     def lost(self, s, error):
         backend, g = self.backend, s.group.job.group.index

@@ -91,6 +91,10 @@ class Show(Command):
         print(table(headers, [[r["variant"], r["label"], r["epochs"]] + [number(r[f"final_{n}"]) for n in names]
                                + [f"{number(r[f'best_{n}'])} ({r[f'best_{n}_epoch'] or '-'})" for n in best]
                                + [r["diverged_at"] or "-"] for r in rows]))
+        for r in rows:  # histories of different lengths: where and why each variant stopped
+            if r["stopped_after"] is not None:
+                print(f"[{r['variant']}] {r['label']} stopped after epoch {r['stopped_after']}: "
+                      f"{r['stop_reason'] or 'a callback set stop_training'}")
         return 0
 
 

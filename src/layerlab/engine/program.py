@@ -143,7 +143,7 @@ class Program:
         return idx, w
 
     def _epoch(self, state: State, hp, keys: Keys, epoch, x, y, x_val, y_val):
-        n, B = x.shape[0], self.batch_size
+        n, B, start = x.shape[0], self.batch_size, state
         idx, w = jax.vmap(self._batches, in_axes=(0, None, None))(keys.shuffle, epoch, n)  # (S, steps, B)
         idx, w = jnp.swapaxes(idx, 0, 1), jnp.swapaxes(w, 0, 1)                          # (steps, S, B)
         epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, epoch))(keys.dropout)        # (S, 2)
@@ -176,6 +176,9 @@ class Program:
                 body, state, (idx[full * K:], w[full * K:], draws(full, steps - full * K)))
             loss_sums, correct = loss_sums + jnp.sum(rest_loss, axis=0), correct + jnp.sum(rest_correct, axis=0)
         loss, accuracy = loss_sums / n, correct / n                        # (S, R)
+        if "active" in hp:  # (S, R) bool: a variant a callback stopped keeps its state (training.steering)
+            state = jax.tree.map(lambda new, old: jnp.where(
+                hp["active"].reshape(hp["active"].shape + (1,) * (new.ndim - 2)), new, old), state, start)
         if self.validate:
             val_loss, val_accuracy = self._evaluate(self.public_params(state), hp, x_val, y_val)
         else:

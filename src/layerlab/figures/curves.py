@@ -86,6 +86,8 @@ def _lines(result, metric, band):
         label = g.label
         if not repeated and result.diverged_at[g.indices[0]] is not None:
             label += f" (diverged at epoch {result.diverged_at[g.indices[0]]})"
+        elif not repeated and g.indices[0] in result.stopped:  # its curve ends there
+            label += f" (stopped after epoch {result.stopped[g.indices[0]][0] + 1})"
         lines.append((label, epochs, mean, low, high))
     note = None
     if repeated:

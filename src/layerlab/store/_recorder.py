@@ -105,19 +105,22 @@ class StoreRecorder:
             if problems:
                 warnings.warn(FALLBACK.format(run=self.run_id, problems="; ".join(problems), group=group,
                                               start=f"its checkpoint at epoch {done}"), StoreWarning, stacklevel=2)
-            return Resumed(done, leaves, history)
+            return Resumed(done, leaves, history, checkpoint.unpack_extras(data) or None)
         if problems:
             warnings.warn(FALLBACK.format(run=self.run_id, problems="; ".join(problems), group=group,
                                           start="epoch 1 (no earlier checkpoint is kept; the result is the "
                                                 "same, it only takes longer)"), StoreWarning, stacklevel=2)
         return FRESH
 
-    def epoch_end(self, group, epoch, row, state):
+    def epoch_end(self, group, epoch, row, state, extras=None):
+        """extras: {name: array} recorded with the checkpoint (the callbacks' state); a variant
+        the callbacks had stopped has NaN in every metric (NULL rows), and is not diverged."""
         order = self._orders[group]
         rows = [(v, epoch, name, number(row[name][j])) for name in self.names for j, v in enumerate(order)]
-        diverged = [v for j, v in enumerate(order) if not np.isfinite(row["loss"][j])]
+        trained = [j for j in range(len(order)) if not all(np.isnan(row[k][j]) for k in self.names)]
+        diverged = [order[j] for j in trained if not np.isfinite(row["loss"][j])]
         try:
-            self.store.commit_epoch(self.run_id, group, epoch, rows, checkpoint.pack(state()), diverged,
+            self.store.commit_epoch(self.run_id, group, epoch, rows, checkpoint.pack(state(), extras), diverged,
                                     keep_best=self.keep_best and "val_loss" in self.names, keep_last=self.keep_last)
         except StoreError as e:
             self._failure = e

@@ -21,6 +21,7 @@ SECTIONS = {  # the keys each section may hold
     "fit": ("epochs", "batch_size", "seed", "repeats", "shuffle", "independent_draws", "combinations"),
     "plot": ("metrics", "ylim"),
     "store": ("keep_best",),
+    "callbacks": (),
 }
 LAYER_TYPES = {**LAYERS, "Input": LAYERS["InputLayer"]}
 VALIDATIONS = ("test", "none")
@@ -219,3 +220,21 @@ def plot(file, table) -> dict:
         if not (isinstance(lim, list) and len(lim) == 2 and all(real(v) for v in lim) and lim[0] < lim[1]):
             raise bad(file, f"plot.ylim.{k}", "[low, high] with low < high", lim, f"Write {k} = [0.0, 1.0].")
     return {"metrics": metrics, "ylim": {k: tuple(float(v) for v in lim) for k, lim in ylim.items()}}
+
+
+def callbacks(file, tables) -> list:
+    """[[callbacks]] tables as configs ({'type': 'EarlyStopping', 'patience': 3}), each checked
+    by building it (a study never runs code: LearningRateScheduler and LambdaCallback are Python's)."""
+    from layerlab import callbacks as callbacks_
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise bad(file, "callbacks", "[[callbacks]] tables", tables,
+                  'Write [[callbacks]] then type = "EarlyStopping" and its arguments.')
+    for i, table in enumerate(tables):
+        if "type" not in table:
+            raise missing(file, f"callbacks[{i}].type", f"one of {list(callbacks_.FROM_CONFIG)}",
+                          'type = "EarlyStopping"')
+        try:
+            callbacks_.from_config(table)
+        except ConfigError as e:
+            raise at(file, f"callbacks[{i}]", e) from None
+    return [dict(t) for t in tables]

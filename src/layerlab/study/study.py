@@ -66,7 +66,7 @@ class Study:
             if section not in data:
                 raise checks.missing(self.file, f"[{section}]", "a table", f"[{section}] with {SECTIONS[section][0]} = ...")
         for section in SECTIONS:
-            if section not in ("layers", "models") and section in data and not isinstance(data[section], dict):
+            if section not in ("layers", "models", "callbacks") and section in data and not isinstance(data[section], dict):
                 raise checks.bad(self.file, section, "a table", data[section], NOT_A_TABLE_FIX.format(section=section))
         study = data.get("study", {})
         checks.keys(self.file, "study", study, SECTIONS["study"])
@@ -80,6 +80,7 @@ class Study:
         self.compile = sections.compile_(self.file, data["compile"])
         self.fit = sections.fit(self.file, data["fit"])
         self.plot = sections.plot(self.file, data.get("plot", {}))
+        self.callbacks = sections.callbacks(self.file, data.get("callbacks", []))
         store = data.get("store", {})
         checks.keys(self.file, "store", store, SECTIONS["store"])
         self.keep_best = checks.flag(self.file, "store.keep_best", store.get("keep_best", False))
@@ -194,8 +195,12 @@ class Study:
             f["epochs"] = epochs
         if isinstance(self.dataset["validation"], float):
             f["validation_split"] = self.dataset["validation"]
-        return {k: Sweep(v["sweep"]) if isinstance(v, dict) and "sweep" in v else v
-                for k, v in f.items() if v is not None}
+        out = {k: Sweep(v["sweep"]) if isinstance(v, dict) and "sweep" in v else v
+               for k, v in f.items() if v is not None}
+        if self.callbacks:  # fresh objects for every fit
+            from layerlab import callbacks
+            out["callbacks"] = [callbacks.from_config(c) for c in self.callbacks]
+        return out
 
     def resolved(self, epochs=None) -> dict:
         """The spec with every default filled in, as JSON (the run store keeps it)."""
@@ -205,7 +210,8 @@ class Study:
             else {"model": self.model().get_config()}
         return {"study": {"name": self.name, "description": self.description}, "dataset": dict(self.dataset),
                 **model, "compile": plain(self.compile), "fit": plain(fit),
-                "plot": plain(self.plot), "store": {"keep_best": self.keep_best}}
+                "plot": plain(self.plot), "store": {"keep_best": self.keep_best},
+                **({"callbacks": plain(self.callbacks)} if self.callbacks else {})}
 
     # -- whole-model checks --------------------------------------------------------------------------
     def _check(self, model, where="layers"):

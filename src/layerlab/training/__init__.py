@@ -17,7 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from layerlab import backends, engine, losses, optimizers, store as stores, variants as variants_
+import copy
+
+from layerlab import backends, callbacks as callbacks_, engine, losses, optimizers, store as stores, \
+    variants as variants_
 from layerlab.errors import ConfigError
 from layerlab.recording import is_recorder
 from layerlab.sweep import Sweep, expand
@@ -100,11 +103,14 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         History/SweepResult then has the `run_id`.
       resume: continue run `resume` of that store from its last recorded epoch, bitwise.
       name: the run's name in the store (default: the script that called fit).
+      callbacks: Keras' callbacks (layerlab.callbacks); in a sweep each variant has its own copy
+        of each, and one that stops training stops its variant only (result.histories[i] ends
+        at its own last epoch; .stopped_epoch and .stop_reason say where and why).
 
     >>> result = model.fit(x, y, validation_data=(xv, yv), epochs=5, seed=1)  # doctest: +SKIP
     """
     checks.reject_unsupported("fit", (
-        ("callbacks", callbacks, None), ("class_weight", class_weight, None), ("sample_weight", sample_weight, None),
+        ("class_weight", class_weight, None), ("sample_weight", sample_weight, None),
         ("initial_epoch", initial_epoch, 0), ("steps_per_epoch", steps_per_epoch, None),
         ("validation_steps", validation_steps, None), ("validation_batch_size", validation_batch_size, None),
         ("validation_freq", validation_freq, 1)))
@@ -140,20 +146,26 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     names = ["loss"] + (["accuracy"] if model.compiled.metrics else [])
     if x_val is not None:
         names += ["val_" + n for n in names]
-    run = Run(len(variant_list), names, epochs)
+    callbacks = callbacks_.check_list(callbacks)
+    logged = names + (["learning_rate"] if any(isinstance(c, callbacks_.LR_CALLBACKS) for c in callbacks) else [])
+    per_variant = _callbacks_per_variant(callbacks, variant_list, sweeps, logged) if callbacks else None
+    run = Run(len(variant_list), logged, epochs)
     recorder = _recorder(store, resume, (x, y, x_val, y_val))
     if recorder is not None:
         recorder.start(model=model, variants=variant_list, groups=[g.indices for g in groups],
                        fit_args={"epochs": epochs, "batch_size": None if isinstance(batch_size, Sweep) else batch_size,
                                  "shuffle": bool(shuffle), "independent_draws": bool(independent_draws),
                                  "n_train": int(x.shape[0]), "n_val": 0 if x_val is None else int(x_val.shape[0])},
-                       metric_names=names, name=name)
+                       metric_names=logged, name=name)
 
     start = _continuation(model, sweeps)
     model._train_state = None  # its buffers are donated to the engine; set again on success
     progress = Progress(verbose, epochs * len(groups), [variant_label(v, list(sweeps), i)
                                                         for i, v in enumerate(variant_list)])
-    context = FitContext(model, variant_list, bool(independent_draws), run, recorder, progress, start)
+    steps = None if isinstance(batch_size, Sweep) else -(-len(x) // batch_size)
+    context = FitContext(model, variant_list, bool(independent_draws), run, recorder, progress, start,
+                         per_variant, lambda i: _concrete(model, groups, variant_list, i, in_shape),
+                         {"verbose": verbose, "epochs": epochs, "steps": steps})
     status = "interrupted"
     try:
         jobs = []  # kept for a single model: fitting it again continues from its state
@@ -176,6 +188,33 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         if recorder is not None:
             recorder.finish(status, run.metrics)
     return build(model, run, variant_list, sweeps, in_shape, verbose, len(x), getattr(recorder, "run_id", None))
+
+
+def _callbacks_per_variant(callbacks, variant_list, sweeps, names):
+    """Each variant's own copies of the callbacks (a single model: the user's objects, as in
+    Keras), each checked against this fit's metrics and the variant's settings before training."""
+    if len(variant_list) == 1 and not sweeps:
+        per_variant = [callbacks]
+    else:
+        per_variant = [copy.deepcopy(callbacks) for _ in variant_list]
+    for i, (cbs, settings) in enumerate(zip(per_variant, variant_list)):
+        label = callbacks_.slug(f"{i:02d}-{variant_label(settings, list(sweeps), i)}") if sweeps else ""
+        for c in cbs:
+            c._variant_label = label
+            c.check(names, settings)
+    callbacks_.check_distinct(per_variant)
+    return per_variant
+
+
+def _concrete(model, groups, variant_list, i, in_shape):
+    """Variant i's own Sequential (its layer settings resolved), compiled as the model is."""
+    group = next(g for g in groups if i in g.indices)
+    layer_values = {k: v for k, v in variant_list[i].items() if variants_.kind(k) == "layer"}
+    concrete = group.model.with_values(layer_values)
+    concrete._built_shape = in_shape
+    concrete.compiled = model.compiled
+    concrete._train_state = None
+    return concrete
 
 
 def _recorder(store, resume, data):

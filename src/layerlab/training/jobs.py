@@ -11,7 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from layerlab import engine, variants as variants_
+from layerlab import engine
+from layerlab import variants as variants_
+
+from .steering import Steering
 
 
 class Continuation(NamedTuple):
@@ -31,6 +34,7 @@ class Run:
         self.metrics = {n: np.full((n_variants, epochs), np.nan, np.float64) for n in names}
         self.trained = [None] * n_variants
         self.group_of = [None] * n_variants
+        self.stopped = {}  # variant -> (last epoch trained, from 0; why), for variants a callback stopped
 
 
 class FitContext(NamedTuple):
@@ -43,6 +47,9 @@ class FitContext(NamedTuple):
     recorder: Any          # a recorder (layerlab.recording) or None
     progress: Any          # a Progress
     start: Continuation | None
+    callbacks: Any = None  # per variant: its callbacks (a list), or None without callbacks
+    concrete: Any = None   # function(i) -> variant i's concrete Sequential (for its callbacks)
+    fit_params: Any = None  # Keras' callback.params: {'epochs', 'steps', 'verbose'}
 
 
 class GroupJob:
@@ -56,8 +63,14 @@ class GroupJob:
     def __init__(self, fit: FitContext, group, program, init=True):
         self.fit, self.group, self.program = fit, group, program
         self.run, self.recorder, self.progress = fit.run, fit.recorder, fit.progress
-        self.names, self.epochs, self.recording = fit.run.names, fit.run.epochs, fit.recorder is not None
+        # the engine's metrics; fit.run.names may add `learning_rate`, which the callbacks log
+        self.names = [n for n in fit.run.names if n != "learning_rate"]
+        self.epochs, self.recording = fit.run.epochs, fit.recorder is not None
         self.hp = variants_.hparams(fit.model, fit.model.compiled.optimizer, fit.variants, group.streams)
+        self.steering = None
+        if fit.callbacks is not None:
+            S, R = len(group.streams), len(group.streams[0])
+            self.hp["active"] = jnp.ones((S, R), bool)  # engine.Program: False keeps a stopped variant's state
         self.keys = engine.stream_keys(jnp.stack([variants_.root_key(fit.model, fit.variants[s[0]], fit.independent)
                                                   for s in group.streams]))
         self.order = [i for stream in group.streams for i in stream]  # variant index of each (s, r), row-major
@@ -70,15 +83,24 @@ class GroupJob:
             elif start.params is not None:
                 self.state = program.with_params(self.state,
                                                  jax.tree.map(lambda a: jnp.asarray(a)[None, None], start.params))
-        self.done = 0
+        self.done, extras = 0, None
         if self.recorder is not None:
             # A resumed group continues from its last committed epoch: same state, same RNG.
-            self.done, leaves, history = self.recorder.group_start(group.index, self.order)
+            resumed = self.recorder.group_start(group.index, self.order)
+            self.done, leaves, history = resumed[:3]
+            extras = resumed[3] if len(resumed) > 3 else None
             if self.done:
                 self.state = jax.tree.unflatten(self.treedef(), [jnp.asarray(a) for a in leaves])
-                for k in self.names:
+                for k in self.run.names:
                     self.run.metrics[k][self.order, :self.done] = history[k]
                 self.progress.skip(self.done)  # the bar counts the epochs recorded before the resume
+        if fit.callbacks is not None:
+            self.steering = Steering(self, fit.callbacks, {i: fit.concrete(i) for i in self.order}, fit.fit_params)
+            state_lr = None
+            if self.state is not None and "learning_rate" in getattr(self.state.opt_state, "hyperparams", {}):
+                state_lr = np.asarray(self.state.opt_state.hyperparams["learning_rate"])
+            self.steering.begin(self.done, extras, state_lr)
+            self.recording = True  # the callbacks read each epoch's weights
 
     def structure(self):
         p = self.program
@@ -91,22 +113,59 @@ class GroupJob:
             return jax.tree.structure(self.state)
         return engine.state_treedef(self.program, self.keys, self.hp)
 
+    @property
+    def steered(self):
+        """Whether callbacks act between this group's epochs (see layerlab.backends.base)."""
+        return self.steering is not None
+
+    @property
+    def finished(self):
+        """Whether every variant of the group has been stopped by a callback."""
+        return self.steering is not None and self.steering.finished
+
+    def steer(self, state, hp, part):
+        """A slice's state and numbers for its next epoch: the learning rates and active flags
+        the callbacks set (`part` cuts a (S, R) array to the slice); unchanged without callbacks."""
+        return (state, hp) if self.steering is None else self.steering.steer(state, hp, part)
+
     def epoch_end(self, e, row, state, seconds):
         """row[name]: epoch e's metrics over `order`; state() the group's state leaves as numpy."""
-        for k in self.names:
+        extras, self.trained_to = None, e + 1
+        if self.steering is not None:
+            row = self.steering.epoch_end(e, row, state())
+            extras = self.steering.record()
+        for k in self.run.names:
             self.run.metrics[k][self.order, e] = row[k]
         if self.recorder is not None:
-            self.recorder.epoch_end(self.group.index, e, row, state)
+            if extras is None:
+                self.recorder.epoch_end(self.group.index, e, row, state)
+            else:
+                self.recorder.epoch_end(self.group.index, e, row, state, extras=extras)
         self.progress.epoch_done(self.group.label, e + 1, self.epochs, seconds, self.run.metrics, self.group.indices)
 
     def finish(self, state):
-        """Keeps the final engine state and each variant's trained parameters."""
+        """Keeps the final engine state and each variant's trained parameters (with callbacks,
+        after their on_train_end: EarlyStopping may restore a variant's best weights)."""
         self.state = state
         params = jax.device_get(self.program.public_params(state))
+        restored = {}
+        if self.steering is not None:
+            self.progress.skip(self.epochs - max(self.done, getattr(self, "trained_to", 0)))  # epochs not trained
+            self.steering.leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
+            self.steering.end()
+            restored = self.steering.restored
+            for j, (e, why) in ((j, (e, self.steering.reasons.get(j))) for j, e in self.steering.stopped.items()):
+                self.run.stopped[self.order[j]] = (e, why)
         for s, stream in enumerate(self.group.streams):
             for r, i in enumerate(stream):
-                self.run.trained[i] = jax.tree.map(lambda a: np.asarray(a[s, r]), params)
+                j = s * len(stream) + r
+                own = restored.get(j)
+                self.run.trained[i] = own if own is not None else jax.tree.map(lambda a, s=s, r=r: np.asarray(a[s, r]),
+                                                                                params)
                 self.run.group_of[i] = self.group
+        if restored and len(self.order) == 1:  # a single model's next fit() goes on from its restored weights
+            self.state = self.program.with_params(state, jax.tree.map(lambda a: jnp.asarray(a)[None, None],
+                                                                      restored[0]))
 
     def continuation(self):
         """Where a single model's next fit() starts: this job's final state."""

@@ -7,12 +7,16 @@ class History:
     """Keras' History: `.history` maps 'loss', 'accuracy', 'val_loss', 'val_accuracy' to one
     float per epoch; `.epoch` lists the epoch indices (from 0); `.params` the fit settings."""
 
-    def __init__(self, history: dict, epoch: list, params: dict, model=None, diverged_at=None):
+    def __init__(self, history: dict, epoch: list, params: dict, model=None, diverged_at=None,
+                 stopped_epoch=None, stop_reason=None):
         self.history = history
         self.epoch = epoch
         self.params = params
         self.model = model
         self.diverged_at = diverged_at  # first epoch (1-based) whose loss was NaN or inf
+        # The epoch (from 0, as Keras' EarlyStopping.stopped_epoch) after which a callback
+        # stopped training, and why in words; None when it ran all its epochs.
+        self.stopped_epoch, self.stop_reason = stopped_epoch, stop_reason
 
     def __repr__(self):
         last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
@@ -26,8 +30,11 @@ class SweepResult:
     `histories[i]` is that variant's History; `metrics[name]` is an array (variants, epochs).
     """
 
-    def __init__(self, variants, metrics: dict, params, template, diverged_at, params_of_fit, swept):
+    def __init__(self, variants, metrics: dict, params, template, diverged_at, params_of_fit, swept, stopped=None):
+        """stopped: {variant: (last epoch trained, from 0; why)} for variants a callback stopped;
+        their metrics are NaN after that epoch and their History ends there."""
         self.variants = variants
+        self.stopped = dict(stopped or {})
         self.metrics = metrics
         self.diverged_at = diverged_at
         if isinstance(params_of_fit, list):  # per variant; .params keeps what all share
@@ -39,11 +46,17 @@ class SweepResult:
         self._params = params
         self._template = template  # function(i) -> concrete Sequential for variant i
         epochs = next(iter(metrics.values())).shape[1] if metrics else 0
-        self.histories = [
-            History({k: [float(x) for x in metrics[k][i]] for k in metrics}, list(range(epochs)),
-                    dict(params_of_fit[i] if isinstance(params_of_fit, list) else params_of_fit),
-                    diverged_at=diverged_at[i])
-            for i in range(len(variants))]
+        self.histories = []
+        for i in range(len(variants)):
+            last, why = self.stopped.get(i, (epochs - 1, None))
+            self.histories.append(History(
+                {k: [float(x) for x in metrics[k][i, :last + 1]] for k in metrics}, list(range(last + 1)),
+                dict(params_of_fit[i] if isinstance(params_of_fit, list) else params_of_fit),
+                diverged_at=diverged_at[i], stopped_epoch=last if i in self.stopped else None, stop_reason=why))
+
+    def epochs_trained(self, i) -> int:
+        """How many epochs variant i trained (fewer than planned if a callback stopped it)."""
+        return len(self.histories[i].epoch)
 
     def __len__(self):
         return len(self.variants)
@@ -69,13 +82,13 @@ class SweepResult:
         rows = []
         for i, settings in enumerate(self.variants):
             for name, values in self.metrics.items():
-                for e, value in enumerate(values[i]):
+                for e, value in enumerate(values[i, :self.epochs_trained(i)]):  # a stopped variant's end there
                     rows.append({"variant": i, **settings, "epoch": e + 1, "metric": name, "value": float(value)})
         return pd.DataFrame(rows)
 
     def best(self, metric="val_loss"):
         """Index of the variant with the best final value of `metric` (lowest loss, highest accuracy)."""
-        final = self.metrics[metric][:, -1]
+        final = np.array([self.metrics[metric][i, self.epochs_trained(i) - 1] for i in range(len(self))])
         final = np.where(np.isfinite(final), final, np.inf if "loss" in metric else -np.inf)
         return int(np.argmin(final) if "loss" in metric else np.argmax(final))
 
@@ -99,8 +112,10 @@ class SweepResult:
     def __repr__(self):
         lines = [f"SweepResult({len(self)} variants, {self.metrics['loss'].shape[1]} epochs)"]
         for i in range(len(self)):
-            last = ", ".join(f"{k}={self.metrics[k][i, -1]:.4f}" for k in self.metrics)
-            lines.append(f"  [{i}] {self.label(i)}: {last}")
+            e = self.epochs_trained(i) - 1
+            last = ", ".join(f"{k}={self.metrics[k][i, e]:.4g}" for k in self.metrics)
+            stopped = f" (stopped after epoch {e + 1})" if i in self.stopped else ""
+            lines.append(f"  [{i}] {self.label(i)}: {last}{stopped}")
         return "\n".join(lines)
 
 
@@ -116,7 +131,7 @@ def build(model, run, variant_list, sweeps, in_shape, verbose, n_train, run_id):
     epochs = run.epochs
     diverged = []
     for i in range(len(variant_list)):
-        bad = np.flatnonzero(~np.isfinite(metrics["loss"][i]))
+        bad = np.flatnonzero(~np.isfinite(metrics["loss"][i, :run.stopped.get(i, (epochs - 1,))[0] + 1]))
         diverged.append(int(bad[0]) + 1 if bad.size else None)
     params = [{"verbose": verbose, "epochs": epochs, "steps": -(-n_train // run.group_of[i].batch_size),
                "batch_size": run.group_of[i].batch_size, "seed": variant_list[i]["seed"]}
@@ -124,8 +139,10 @@ def build(model, run, variant_list, sweeps, in_shape, verbose, n_train, run_id):
     if not sweeps:
         model.params = run.trained[0]
         model._built_shape = model._built_shape or in_shape
-        history = History({k: [float(v) for v in metrics[k][0]] for k in names}, list(range(epochs)),
-                          params[0], model=model, diverged_at=diverged[0])
+        last, why = run.stopped.get(0, (epochs - 1, None))
+        history = History({k: [float(v) for v in metrics[k][0, :last + 1]] for k in names}, list(range(last + 1)),
+                          params[0], model=model, diverged_at=diverged[0],
+                          stopped_epoch=last if 0 in run.stopped else None, stop_reason=why)
         model.history = history
         history.run_id = run_id
         return history
@@ -138,6 +155,6 @@ def build(model, run, variant_list, sweeps, in_shape, verbose, n_train, run_id):
         concrete._train_state = None
         return concrete
 
-    result = SweepResult(variant_list, metrics, run.trained, template, diverged, params, list(sweeps))
+    result = SweepResult(variant_list, metrics, run.trained, template, diverged, params, list(sweeps), run.stopped)
     result.run_id = run_id
     return result
