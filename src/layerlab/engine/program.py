@@ -57,6 +57,15 @@ def _to_storage(params):
 _from_storage = _to_storage  # swapping the last two axes is its own inverse
 
 
+def _moments_layout(opt_state):
+    """An optimizer state's params-shaped entries (one variant's) in the other layout, as
+    _to_storage does for params: every 2-D+ leaf under a 'kernel' key has its last two axes swapped."""
+    def swap(path, a):
+        key = getattr(path[-1], "key", None) if path else None
+        return jnp.swapaxes(a, -1, -2) if key == "kernel" and jnp.ndim(a) >= 2 else a
+    return jax.tree_util.tree_map_with_path(swap, opt_state)
+
+
 def stream_keys(roots) -> Keys:
     """Splits each stream's root key (S, 2) into independent purposes."""
     roots = jnp.asarray(roots)
@@ -183,6 +192,19 @@ class Program:
     def with_params(state: State, params):
         """`state` starting from given (S, R, ...) parameters in the layers' layout."""
         return state._replace(params=_to_storage(params))
+
+    @staticmethod
+    def public_opt_state(state: State, s=0, r=0):
+        """Variant (s, r)'s optimizer state in the layers' layout, without variant axes (for a file)."""
+        return _moments_layout(jax.tree.map(lambda a: a[s, r], state.opt_state))
+
+    @staticmethod
+    def with_opt_state(state: State, opt_state):
+        """`state` whose every variant continues from `opt_state`, one variant's optimizer state in
+        the layers' layout (read from a file); the dtypes stay the state's own."""
+        given = _moments_layout(opt_state)
+        return state._replace(opt_state=jax.tree.map(
+            lambda fresh, g: jnp.broadcast_to(jnp.asarray(g, fresh.dtype), fresh.shape), state.opt_state, given))
 
     def _evaluate(self, params, hp, x, y):
         """Mean loss and accuracy of every variant on (x, y), in inference mode: (S, R) each."""
