@@ -1,7 +1,15 @@
 """What fit() returns: a Keras History for one model, a SweepResult for a comparison."""
+import re
+from pathlib import Path
+
 import numpy as np
 
 from layerlab import variants as variants_
+from layerlab.errors import ConfigError
+
+UNWRITABLE_FOLDER = ("save_models: folder: expected a folder that can be created and written; received {folder!r} "
+                     "({detail}). Choose another folder.")
+_SAFE = re.compile(r"[^A-Za-z0-9._=+-]+")  # a file name from settings: no separators, spaces or quotes
 
 class History:
     """Keras' History: `.history` maps 'loss', 'accuracy', 'val_loss', 'val_accuracy' to one
@@ -62,6 +70,22 @@ class SweepResult:
     @property
     def models(self):
         return [self.model(i) for i in range(len(self))]
+
+    def save_models(self, folder, overwrite=True):
+        """Every variant's trained model as a Keras 3 .keras file in `folder` (created if missing),
+        named by its index and settings, e.g. '1-dropout.rate=0.2.keras'. Returns the paths."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(UNWRITABLE_FOLDER.format(folder=str(folder), detail=e.strerror or e)) from None
+        paths = []
+        for i in range(len(self)):
+            settings = "_".join(f"{k}={self.variants[i].get(k)}" for k in self.swept) or "model"
+            path = folder / f"{i}-{_SAFE.sub('-', settings)}.keras"
+            self.model(i).save(path, overwrite=overwrite)
+            paths.append(path)
+        return paths
 
     def to_frame(self):
         """A tidy pandas DataFrame: one row per (variant, epoch, metric)."""
