@@ -61,15 +61,12 @@ def _check_loader_argument(filepath, custom_objects, method):
         raise ConfigError(STORE_GIVEN.format(received=filepath))
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """A Sequential from a .keras file written by Keras 3 or layerlab, with its weights and, when
-    compiled, its optimizer's state (the next fit() goes on from it). Nothing in the file is run:
-    safe_mode=False changes nothing. For a recorded run use layerlab.load_model(run, variant)."""
-    from .sequential import Sequential
+def load_model(sequential, filepath, custom_objects=None, compile=True, safe_mode=True):
+    """A `sequential` (the class) from a .keras file (layerlab.models.load_model says more)."""
     del safe_mode  # always safe
     _check_loader_argument(filepath, custom_objects, "load_model")
     loaded = saving.read_model(filepath, compile=compile)
-    model = Sequential.from_config(loaded.config)
+    model = sequential.from_config(loaded.config)
     if loaded.compile is not None:
         optimizer, loss, metrics = loaded.compile
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
@@ -104,8 +101,6 @@ def to_json(model, **kwargs):
     return saving.to_json(model)
 
 
-def model_from_json(json_string, custom_objects=None):
-    """A Sequential (not compiled, no weights) from model.to_json()'s text, Keras' or layerlab's."""
-    from .sequential import Sequential
+def model_from_json(sequential, json_string, custom_objects=None):
     _check_loader_argument(None, custom_objects, "model_from_json")
-    return Sequential.from_config(saving.config_from_json(json_string))
+    return sequential.from_config(saving.config_from_json(json_string))
