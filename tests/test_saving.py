@@ -96,6 +96,29 @@ def test_keras_reads_layerlab_weights_file_and_json(trained, tmp_path):
         np.testing.assert_allclose(k.predict(x[:32], verbose=0), model.predict(x[:32]), atol=1e-5)
 
 
+def test_every_layer_layerlab_has_both_ways(tmp_path):
+    """Activation, LeakyReLU, PReLU, Dense without bias: configs and weights (random, so that an
+    order or layout mistake shows) read the same by both sides."""
+    model = layerlab.Sequential([layers.Input(shape=(6,)), layers.Dense(5, use_bias=False),
+                                 layers.PReLU(), layers.Dense(4), layers.LeakyReLU(negative_slope=0.1),
+                                 layers.Activation("tanh"), layers.Dense(3, activation="sigmoid")])
+    rng = np.random.default_rng(9)
+    model.params = [{k: rng.normal(size=w.shape).astype(np.float32) for k, w in p.items()}
+                    for p in model.init(jax.random.PRNGKey(0))]
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    model.save(tmp_path / "m.keras")
+    with in_keras():
+        k = keras.models.load_model(tmp_path / "m.keras")
+        out = k.predict(x, verbose=0)
+        k.save(tmp_path / "k.keras")
+    assert [type(layer).__name__ for layer in k.layers] == ["Dense", "PReLU", "Dense", "LeakyReLU", "Activation",
+                                                           "Dense"]
+    np.testing.assert_allclose(out, model.predict(x), atol=1e-5)
+    back = layerlab.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(back.predict(x), out, atol=1e-5)
+    assert back.layers[3].negative_slope == 0.1 and back.layers[0].use_bias is False
+
+
 # -- Keras 3 -> layerlab ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory):
@@ -321,7 +344,17 @@ def test_legacy_keras2_h5_says_how_to_convert(tmp_path):
         f.attrs["keras_version"] = "2.15.0"
     with pytest.raises(ConfigError) as e:
         layerlab.models.load_model(tmp_path / "old.h5")
-    assert "legacy Keras 2 HDF5 model" in one_line(e) and ".save('model.keras')" in one_line(e)
+    assert "legacy Keras 2 HDF5 file" in one_line(e) and ".save('model.keras')" in one_line(e)
+    (tmp_path / "old.h5").rename(tmp_path / "old.weights.h5")
+    with pytest.raises(ConfigError, match="legacy Keras 2 HDF5 file"):
+        article_model().load_weights(tmp_path / "old.weights.h5")
+
+
+def test_a_weights_file_is_not_a_model(trained, tmp_path):
+    trained[0].save_weights(tmp_path / "m.weights.h5")
+    with pytest.raises(ConfigError) as e:
+        layerlab.models.load_model(tmp_path / "m.weights.h5")
+    assert "received a weights file" in one_line(e) and "model.load_weights(" in one_line(e)
 
 
 def test_unwritable_folder_and_nothing_written_half(trained, tmp_path, monkeypatch):

@@ -2,9 +2,9 @@
 and model.weights.h5), `.weights.h5`, and the JSON of model.to_json().
 
 Files written here load in Keras 3 (keras.models.load_model) and files Keras 3 saves load here,
-optimizer state included where both sides keep it alike (optimizer_state.py). The formats:
-config.py maps configs through the layer registry, weights.py the HDF5 paths, archive.py the
-zip, written whole or not at all. Nothing in a file is ever run or unpickled.
+optimizer state included where both sides keep it alike (optimizer_state.py). _config.py maps
+configs through the layer registry, weights.py the HDF5 paths, _archive.py the zip, written
+whole or not at all. Nothing in a file is ever run or unpickled.
 
 This package knows files and configs; layerlab.models turns them into Sequential models
 (`model.save`, `layerlab.models.load_model`). The store's `layerlab.load_model(run, variant)`
@@ -20,9 +20,9 @@ from layerlab._version import __version__
 from layerlab.errors import ConfigError
 
 from . import optimizer_state
-from ._archive import check_target, existing, is_hdf5, pack, unpack, write_atomic
+from ._archive import LEGACY_H5, check_target, existing, is_hdf5, pack, unpack, write_atomic
 from ._config import compile_from_keras, from_keras, to_keras
-from .weights import keras_order, layer_paths, read_h5, trainable_names, write_h5
+from .weights import is_legacy, keras_order, layer_paths, read_h5, trainable_names, write_h5
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose files these were checked against (tests/test_saving.py)
 
@@ -138,6 +138,8 @@ def read_weights(filepath, method="load_weights") -> dict:
     if not is_hdf5(path):
         raise ConfigError(NOT_HDF5.format(method=method, source=str(path)))
     try:
+        if is_legacy(str(path)):
+            raise ConfigError(LEGACY_H5.format(method=method, path=str(path)))
         return read_h5(str(path))
     except OSError:
         raise ConfigError(NOT_HDF5.format(method=method, source=str(path))) from None

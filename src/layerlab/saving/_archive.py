@@ -17,9 +17,11 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NOT_A_PATH = ("{method}: filepath: expected a path ending in {suffix}; received {received!r}. "
               "Pass e.g. {example!r}.")
 NOT_FOUND = "{method}: filepath: expected an existing file; received {path!r}, which does not exist. Check the path."
-LEGACY_H5 = ("{method}: {path}: expected a Keras 3 .keras file; received a legacy Keras 2 HDF5 model (.h5). "
-             "Convert it once with Keras: keras.models.load_model({path!r}).save('model.keras'), then load "
-             "model.keras.")
+LEGACY_H5 = ("{method}: {path}: expected a Keras 3 file; received a legacy Keras 2 HDF5 file (.h5). "
+             "Convert it once with Keras 3: keras.models.load_model({path!r}).save('model.keras') (or, for "
+             "weights, save_weights('model.weights.h5') from the model holding them), then load that.")
+WEIGHTS_GIVEN = ("{method}: {path}: expected a .keras model file; received a weights file (.weights.h5), which "
+                 "holds no layers. Build the model, then call model.load_weights({path!r}).")
 NOT_A_ZIP = ("{method}: {path}: expected a .keras file (a zip archive); received a file that is not one or is "
              "truncated ({size} bytes). Save it again with model.save().")
 NO_CONFIG = ("{method}: {path}: expected config.json inside the .keras archive; received an archive holding "
@@ -95,7 +97,8 @@ def unpack(method, path) -> tuple[dict, dict, bytes | None]:
     """(config, metadata, the weights file's bytes or None) of a .keras archive, checked."""
     path = existing(method, path)
     if is_hdf5(path):
-        raise ConfigError(LEGACY_H5.format(method=method, path=str(path)))
+        template = WEIGHTS_GIVEN if str(path).endswith(".weights.h5") else LEGACY_H5
+        raise ConfigError(template.format(method=method, path=str(path)))
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()

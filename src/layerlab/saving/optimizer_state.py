@@ -10,7 +10,7 @@ trainable weight in model.trainable_variables order (weights.trainable_names):
     Adagrad         accumulator per weight                        = optax's sum_of_squares
 Not mapped (their state differs in kind): Adam(amsgrad=True) (optax keeps the bias-corrected
 maximum, Keras the raw one) and RMSprop(centered=True); those files carry iterations and the
-learning rate only, and Keras then starts the slots afresh, warning that the counts differ.
+learning rate only, and Keras then starts its optimizer afresh, warning that the counts differ.
 
 A state here is one variant's optax state in the layers' layout (Dense kernels (in, units)).
 """

@@ -79,6 +79,12 @@ def write_h5(model_name, layer_weights, optimizer=None) -> bytes:
     return buffer.getvalue()
 
 
+def is_legacy(path) -> bool:
+    """A Keras 2 HDF5 model or weights file (its root names its layers; Keras 3's has groups)."""
+    with h5py.File(path, "r") as f:
+        return "layer_names" in f.attrs or "model_config" in f.attrs
+
+
 def read_h5(source) -> dict:
     """{'layers/dense': [arrays], ..., 'optimizer': [arrays]} from a path or the bytes of an HDF5 file.
     Raises OSError for bytes that are not HDF5 (the caller words it)."""
