@@ -232,14 +232,17 @@ def test_weight_paths_are_keras_own(trained, tmp_path):
 # -- sweeps, the store, the command line ---------------------------------------------------------------------
 def test_save_models_writes_one_keras_file_per_variant(tmp_path):
     x, y = data(64)
-    result = article_model(rate=layerlab.sweep([0.0, 0.5])).fit(x, y, epochs=1, verbose=0, seed=5)
+    adam = layerlab.optimizers.Adam(layerlab.sweep([0.001, 0.01]))
+    result = article_model(rate=layerlab.sweep([0.0, 0.5]), optimizer=adam).fit(x, y, epochs=1, verbose=0, seed=5)
     paths = result.save_models(tmp_path / "models")
-    assert [p.name for p in paths] == ["0-dropout.rate=0.0.keras", "1-dropout.rate=0.5.keras"]
+    assert [p.name for p in paths] == [f"{i}-dropout.rate={r}_optimizer.learning_rate={lr}.keras"
+                                       for i, (r, lr) in enumerate([(0.0, 0.001), (0.0, 0.01), (0.5, 0.001),
+                                                                    (0.5, 0.01)])]
     with in_keras():
-        k = keras.models.load_model(paths[1])
+        k = keras.models.load_model(paths[3])
         out = k.predict(x[:8], verbose=0)
-    assert k.layers[2].rate == 0.5
-    np.testing.assert_allclose(out, result.model(1).predict(x[:8]), atol=1e-5)
+    assert k.layers[2].rate == 0.5 and np.isclose(float(k.optimizer.learning_rate), 0.01)
+    np.testing.assert_allclose(out, result.model(3).predict(x[:8]), atol=1e-5)
     with pytest.raises(ConfigError, match="Save one variant: result.model"):
         article_model(rate=layerlab.sweep([0.0, 0.5])).save(tmp_path / "s.keras")
 

@@ -16,7 +16,7 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 NOT_A_PATH = ("{method}: filepath: expected a path ending in {suffix}; received {received!r}. "
               "Pass e.g. {example!r}.")
-NOT_FOUND = "{method}: filepath: expected an existing file; received {path!r}, which does not exist. Check the path."
+NOT_FOUND = "{method}: filepath: expected an existing file; received {path!r}, which is not one. Check the path."
 LEGACY_H5 = ("{method}: {path}: expected a Keras 3 file; received a legacy Keras 2 HDF5 file (.h5). "
              "Convert it once with Keras 3: keras.models.load_model({path!r}).save('model.keras') (or, for "
              "weights, save_weights('model.weights.h5') from the model holding them), then load that.")

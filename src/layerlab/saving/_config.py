@@ -42,8 +42,9 @@ KERAS_DEFAULTS = {"dtype": None, "groups": 1, "dilation_rate": [1, 1], "ema_mome
 # -- layerlab -> Keras -------------------------------------------------------------------------------
 def to_keras(model, method="save") -> dict:
     """config.json for a concrete Sequential (no sweeps), its compile settings included."""
-    if model.sweeps():
-        raise ConfigError(SWEPT.format(method=method, name=model.name, swept=", ".join(model.sweeps())))
+    swept = list(model.sweeps()) + (list(model.compiled.optimizer.sweeps()) if model.compiled is not None else [])
+    if swept:
+        raise ConfigError(SWEPT.format(method=method, name=model.name, swept=", ".join(swept)))
     in_shape = model.input_shape
     if in_shape is None:
         raise ConfigError(NO_SHAPE.format(method=method, name=model.name))

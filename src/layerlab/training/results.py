@@ -1,4 +1,5 @@
 """What fit() returns: a Keras History for one model, a SweepResult for a comparison."""
+import copy
 import re
 from pathlib import Path
 
@@ -63,6 +64,10 @@ class SweepResult:
     def model(self, i):
         """Variant i's trained model, ready for evaluate() and predict()."""
         model = self._template(i)
+        swept_optimizer = {k: v for k, v in self.variants[i].items() if k.startswith("optimizer.")}
+        if swept_optimizer and model.compiled is not None and model.compiled.optimizer.sweeps():
+            model.compiled = copy.copy(model.compiled)  # this variant's optimizer, e.g. for model.save()
+            model.compiled.optimizer = model.compiled.optimizer.with_values(swept_optimizer)
         model.params = self._params[i]
         model.history = self.histories[i]
         return model
