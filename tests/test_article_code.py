@@ -4,6 +4,9 @@ rates with its four plots, and the ReLU and sigmoid plots. Three changes, each s
 made: the loop's first line lost its "i" in the article's text (`mport numpy as np`) and gets it
 back, `epochs = 100` becomes 2, and mnist.load_data is patched to give a small slice, so the test
 runs in seconds; the code itself is not edited otherwise."""
+import sys
+import types
+
 import matplotlib
 import numpy as np
 import pytest
@@ -89,3 +92,12 @@ def test_layerlab_keras_is_layerlab():
     assert layerlab.keras.layers is layerlab.layers and layerlab.keras.datasets is layerlab.datasets
     assert layerlab.keras.backend.clear_session is layerlab.backend.clear_session
     assert layerlab.nn.softmax is layerlab.activations.softmax and layerlab.math.sigmoid is layerlab.nn.sigmoid
+
+
+def test_keras_callbacks_is_reached_on_first_use(monkeypatch):
+    """layerlab.keras imports layerlab.callbacks only when tf.keras.callbacks is used."""
+    fake = types.ModuleType("layerlab.callbacks")
+    monkeypatch.setitem(sys.modules, "layerlab.callbacks", fake)
+    assert layerlab.keras.callbacks is fake
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        layerlab.keras.nothing  # noqa: B018

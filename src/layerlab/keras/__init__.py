@@ -11,19 +11,18 @@ Each name is layerlab's own module or class (layerlab.keras.layers is layerlab.l
 import importlib
 
 from layerlab import activations, backend, datasets, initializers, layers, losses, models, optimizers
+from layerlab.layers import Input
 from layerlab.models import Sequential, load_model, model_from_json
 
 from . import utils
 
 _LAZY = {"callbacks": "layerlab.callbacks"}
 
-__all__ = ["Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers", "load_model",
+__all__ = ["Input", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers", "load_model",
            "losses", "model_from_json", "models", "optimizers", "utils"]
 
 
 def __getattr__(name):
     if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        globals()[name] = module
-        return module
+        return importlib.import_module(_LAZY[name])
     raise AttributeError(f"module 'layerlab.keras' has no attribute {name!r}")
