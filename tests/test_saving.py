@@ -16,8 +16,13 @@ from layerlab import cli, layers, saving
 from layerlab.errors import ConfigError
 from layerlab.models import files
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-keras = pytest.importorskip("keras")  # a test extra (pyproject [test]); never a runtime dependency
+os.environ["KERAS_BACKEND"] = "jax"  # before Keras is imported: the backend layerlab's files are checked on
+try:
+    import keras  # a test extra (pyproject [test]); never a runtime dependency
+except ImportError:
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):  # as conftest._on_ci
+        raise  # in CI a skip would hide that the round trip with Keras was not checked
+    pytest.skip("keras is not installed: pip install -e '.[test]'", allow_module_level=True)
 
 
 @contextlib.contextmanager
