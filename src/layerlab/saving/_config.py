@@ -34,9 +34,14 @@ NO_SHAPE = ("{method}: model {name!r}: expected a known input shape; received no
 KERAS_DTYPE = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
 # Arguments Keras writes that layerlab's classes lack, ignored when they hold these values (Keras'
 # defaults: the same layer). Any other value is refused with one line. None and False are always ignored.
-KERAS_DEFAULTS = {"dtype": None, "groups": 1, "dilation_rate": [1, 1], "ema_momentum": 0.99,
-                  "reduction": "sum_over_batch_size", "steps_per_execution": 1, "jit_compile": True,
-                  "name": None, "synchronized": False, "axis": -1}
+KERAS_DEFAULTS = {"dtype": None, "name": None, "ema_momentum": 0.99, "reduction": "sum_over_batch_size",
+                  "steps_per_execution": 1, "jit_compile": True,
+                  # convolutions
+                  "groups": 1, "dilation_rate": [1, 1], "data_format": "channels_last",
+                  # batch normalisation
+                  "axis": -1, "center": True, "scale": True, "synchronized": False,
+                  "beta_initializer": "zeros", "gamma_initializer": "ones",
+                  "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones"}
 
 
 # -- layerlab -> Keras -------------------------------------------------------------------------------
