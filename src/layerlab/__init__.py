@@ -14,6 +14,7 @@ store -> analysis -> figures and report. This file only gathers the public names
 """
 from layerlab import (  # noqa: F401
     activations, backend, callbacks, datasets, layers, losses, models, nn, optimizers, session)
+from layerlab import keras, math  # noqa: F401  (`import layerlab as tf`: tf.keras..., tf.math.sigmoid)
 from layerlab._version import __version__  # noqa: F401
 from layerlab.errors import ConfigError, DatasetError, LayerlabError  # noqa: F401
 from layerlab.models import Sequential  # noqa: F401

@@ -17,6 +17,8 @@ from layerlab.training import History, SweepResult
 
 BAD_VARIANT = ("load_model: variant: expected an index from 0 to {last} of run {run}'s variants; "
                "received {received!r}. `layerlab show {run}` lists them.")
+KERAS_FILE_GIVEN = ("load_model: run_id: expected a run id of the store; received {received!r}, a Keras file. "
+                    "Load it with layerlab.models.load_model({received!r}).")
 BAD_WHICH = "load_model: which: expected 'last' or 'best'; received {received!r}. Pass which='best' or leave it out."
 NO_CHECKPOINT = ("store {path}: run {run} variant {variant}: no checkpoint yet; expected at least one recorded "
                  "epoch. Resume the run to train it.")
@@ -73,6 +75,8 @@ def load_model(run_id, variant=0, store=None, which="last") -> Sequential:
     (which='last', or 'best': at its lowest val_loss, if kept), ready for evaluate/predict."""
     if which not in ("last", "best"):
         raise ConfigError(BAD_WHICH.format(received=which))
+    if isinstance(run_id, (str, os.PathLike)) and str(run_id).endswith((".keras", ".h5")):
+        raise ConfigError(KERAS_FILE_GIVEN.format(received=str(run_id)))
     with _open(store) as s:
         run = s.run(run_id)
         variants = s.variants(run["id"])

@@ -8,6 +8,10 @@ from .base import Command, number, positive, store_path, table, tolerance
 
 SHOW_FLAG_ALONE = ("show: {flag}: expected together with --analysis; received it alone. "
                    "Add --analysis, e.g. `layerlab show {run} --analysis {flag} ...`.")
+KERAS_NEEDS_OUT = ("export: --out: expected a .keras path with --format keras; received none. "
+                   "Add e.g. `--out model.keras` (`layerlab export {run} --format keras --out model.keras`).")
+KERAS_ONLY = ("export: {flag}: expected only with --format keras; received it with another format. "
+              "Add --format keras or leave {flag} out.")
 DELETE_RUNNING = ("delete: run {run} is still being written by process {pid}; expected a stopped run. "
                   "Stop it first (Ctrl-C), then delete it.")
 
@@ -99,18 +103,31 @@ class Show(Command):
 
 
 class Export(Command):
-    """Export a run as CSV, JSON or TensorBoard event files."""
+    """Export a run as CSV, JSON or TensorBoard event files, or one variant's model as a Keras 3 .keras file."""
 
     def add_arguments(self, parser):
         from layerlab.export import FORMATS
         parser.add_argument("run", help="a run id (see `layerlab runs`)")
-        parser.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
-        parser.add_argument("--out", help="file (csv, json; default: stdout) or folder (tensorboard; "
-                            "default: tensorboard/run-RUN next to the store)")
+        parser.add_argument("--format", choices=FORMATS + ("keras",), default="csv", help="default: csv")
+        parser.add_argument("--out", help="file (csv, json; default: stdout; keras: required, e.g. m.keras) or "
+                            "folder (tensorboard; default: tensorboard/run-RUN next to the store)")
+        parser.add_argument("--variant", type=int, default=0, metavar="I", help="keras: the variant (default 0)")
+        parser.add_argument("--best", action="store_true", help="keras: the weights at the lowest val_loss "
+                            "(kept by `layerlab run --keep-best`) instead of the last ones")
 
     def take_action(self, args):
         from layerlab import export
-        from layerlab.runs import load_run
+        from layerlab.errors import ConfigError
+        from layerlab.runs import load_model, load_run
+        if args.format == "keras":
+            if not args.out:
+                raise ConfigError(KERAS_NEEDS_OUT.format(run=args.run))
+            load_model(args.run, args.variant, store=store_path(args),
+                       which="best" if args.best else "last").save(args.out)
+            print(f"run {args.run} variant {args.variant} written to {args.out}", file=sys.stderr)
+            return 0
+        if args.variant or args.best:
+            raise ConfigError(KERAS_ONLY.format(flag="--variant" if args.variant else "--best"))
         result = load_run(args.run, store=store_path(args))
         if args.format == "tensorboard":
             out = Path(args.out) if args.out else store_path(args).parent / "tensorboard" / f"run-{result.run_id}"

@@ -48,6 +48,19 @@ class Metrics(NamedTuple):
     val_accuracy: jax.Array  # (S, R)
 
 
+def _moments_layout(layers, opt_state, to_storage):
+    """An optimizer state's params-shaped entries (per layer: a dict of arrays, as `State.params`)
+    converted between the layers' own layout and their storage layout, as the params are."""
+    def is_params(node):
+        return isinstance(node, list) and len(node) == len(layers) and all(isinstance(d, dict) for d in node)
+
+    def convert(node):
+        if not is_params(node):
+            return node
+        return [(layer.to_storage if to_storage else layer.from_storage)(d) for layer, d in zip(layers, node)]
+    return jax.tree.map(convert, opt_state, is_leaf=is_params)
+
+
 def stream_keys(roots) -> Keys:
     """Splits each stream's root key (S, 2) into independent purposes."""
     roots = jnp.asarray(roots)
@@ -193,6 +206,19 @@ class Program:
         """`state` starting from given (S, R, ...) arrays in the layers' layout (state included)."""
         stored, fixed = self._split(params)
         return state._replace(params=stored, non_trainable=fixed)
+
+    @staticmethod
+    def public_opt_state(layers, state: State, s=0, r=0):
+        """Variant (s, r)'s optimizer state in the layers' layout, without variant axes (for a file);
+        `layers`: the model's layers, which declare their storage layout."""
+        return _moments_layout(layers, jax.tree.map(lambda a: a[s, r], state.opt_state), to_storage=False)
+
+    def with_opt_state(self, state: State, opt_state):
+        """`state` whose every variant continues from `opt_state`, one variant's optimizer state in
+        the layers' layout (read from a file); the dtypes stay the state's own."""
+        given = _moments_layout(self.model.layers, opt_state, to_storage=True)
+        return state._replace(opt_state=jax.tree.map(
+            lambda fresh, g: jnp.broadcast_to(jnp.asarray(g, fresh.dtype), fresh.shape), state.opt_state, given))
 
     def _evaluate(self, params, hp, x, y):
         """Mean loss and accuracy of every variant on (x, y), in inference mode: (S, R) each."""

@@ -21,6 +21,7 @@ from layerlab.layers.base import check_shape
 from layerlab.layers.registry import UNKNOWN_LAYER_CLASS, deserialize, serialize  # noqa: F401  (models re-exports it)
 from layerlab.sweep import expand
 
+from . import files
 from .summary import summary_lines
 
 NOT_A_LIST = ("Sequential: layers: expected a list of layerlab layers; received {received!r} "
@@ -226,6 +227,20 @@ class Sequential(Stack):
     def from_config(cls, config: dict):
         layers = [deserialize(spec, i) for i, spec in enumerate(config.get("layers", []))]
         return cls(layers, name=config.get("name"))
+
+    # -- files (Keras 3's formats; .files and layerlab.saving hold the logic) -------------------
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Writes a .keras file that Keras 3 loads: layers, weights, compile settings, optimizer state."""
+        files.save(self, filepath, overwrite, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        files.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        files.load_weights(self, filepath, skip_mismatch)
+
+    def to_json(self, **kwargs):
+        return files.to_json(self, **kwargs)
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in ([self._input] if self._input else []) + self._layers)

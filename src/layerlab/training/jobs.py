@@ -24,6 +24,7 @@ class Continuation(NamedTuple):
     params: Any            # the model's parameters (per layer dicts), or None
     state: Any             # the engine state after the last fit, or None
     epochs: int            # epochs trained so far (the random draws continue from there)
+    opt_state: Any = None  # with params: the optimizer's state to go on from (a loaded file's), or None
 
 
 class Run:
@@ -83,6 +84,8 @@ class GroupJob:
             elif start.params is not None:
                 self.state = program.with_params(self.state,
                                                  jax.tree.map(lambda a: jnp.asarray(a)[None, None], start.params))
+                if start.opt_state is not None:
+                    self.state = program.with_opt_state(self.state, start.opt_state)
         self.done, extras = 0, None
         if self.recorder is not None:
             # A resumed group continues from its last committed epoch: same state, same RNG.

@@ -1,7 +1,16 @@
 """What fit() returns: a Keras History for one model, a SweepResult for a comparison."""
+import copy
+import re
+from pathlib import Path
+
 import numpy as np
 
 from layerlab import variants as variants_
+from layerlab.errors import ConfigError
+
+UNWRITABLE_FOLDER = ("save_models: folder: expected a folder that can be created and written; received {folder!r} "
+                     "({detail}). Choose another folder.")
+_SAFE = re.compile(r"[^A-Za-z0-9._=+-]+")  # a file name from settings: no separators, spaces or quotes
 
 class History:
     """Keras' History: `.history` maps 'loss', 'accuracy', 'val_loss', 'val_accuracy' to one
@@ -68,6 +77,10 @@ class SweepResult:
     def model(self, i):
         """Variant i's trained model, ready for evaluate() and predict()."""
         model = self._template(i)
+        swept_optimizer = {k: v for k, v in self.variants[i].items() if k.startswith("optimizer.")}
+        if swept_optimizer and model.compiled is not None and model.compiled.optimizer.sweeps():
+            model.compiled = copy.copy(model.compiled)  # this variant's optimizer, e.g. for model.save()
+            model.compiled.optimizer = model.compiled.optimizer.with_values(swept_optimizer)
         model.params = self._params[i]
         model.history = self.histories[i]
         return model
@@ -75,6 +88,22 @@ class SweepResult:
     @property
     def models(self):
         return [self.model(i) for i in range(len(self))]
+
+    def save_models(self, folder, overwrite=True):
+        """Every variant's trained model as a Keras 3 .keras file in `folder` (created if missing),
+        named by its index and settings, e.g. '1-dropout.rate=0.2.keras'. Returns the paths."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(UNWRITABLE_FOLDER.format(folder=str(folder), detail=e.strerror or e)) from None
+        paths = []
+        for i in range(len(self)):
+            settings = "_".join(f"{k}={self.variants[i].get(k)}" for k in self.swept) or "model"
+            path = folder / f"{i}-{_SAFE.sub('-', settings)}.keras"
+            self.model(i).save(path, overwrite=overwrite)
+            paths.append(path)
+        return paths
 
     def to_frame(self):
         """A tidy pandas DataFrame: one row per (variant, epoch, metric)."""
