@@ -5,12 +5,12 @@ import re
 
 import numpy as np
 import pytest
+from conftest import matches
 from PIL import Image
 
 import layerlab
 from layerlab import images
 from layerlab.images import ImageError, load_digit, load_digits, preprocess
-from conftest import matches
 
 
 def _digit(size=(160, 120)):
