@@ -7,7 +7,6 @@ import numpy as np
 from layerlab import engine
 
 from . import checks
-from .results import SweepResult
 
 
 def predict_models(models, x) -> np.ndarray:
@@ -35,6 +34,6 @@ def predict_models(models, x) -> np.ndarray:
     return np.stack(out)
 
 
-def predict_result(result: SweepResult, x) -> np.ndarray:
-    """Every variant of a sweep result on x: (variants, n, units)."""
+def predict_result(result, x) -> np.ndarray:
+    """Every variant of a SweepResult on x: (variants, n, units)."""
     return predict_models(result.models, x)
