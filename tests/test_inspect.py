@@ -137,6 +137,15 @@ def test_predict_answers_every_readable_image_and_says_which_failed(recorded, tm
     assert code == 0 and out.startswith(f"{paths[0]}: ") and out.count("(") == 3
 
 
+def test_fashion_mnist_classes_are_named_in_predictions(recorded, tmp_path):
+    _seven(tmp_path / "seven.png")
+    model = layerlab.load_model(1, 0, store=recorded)
+    names = inspection.class_names("fashion_mnist")
+    (answer,) = inspection.predict_images(model, [tmp_path / "seven.png"], names)
+    assert [p["label"] for p in answer["predictions"]] == [names[p["class"]] for p in answer["predictions"]]
+    assert inspection.class_names("mnist") == [str(c) for c in range(10)]
+
+
 def test_predict_bad_runs_are_one_line(recorded, tmp_path):
     _seven(tmp_path / "seven.png")
     code, _, err = call("predict", 1, "--variant", 2, tmp_path / "seven.png", "--store", recorded)

@@ -72,9 +72,7 @@ def inspect_run(result, which="last", store=None):
     """(Mistakes of every variant on the run's validation data, those images (n, 28, 28))."""
     x, y, names, what = evaluation_data(result)
     models = trained_models(result, which, store)
-    m = Mistakes(predict_models(models, x), y, [result.label(i) for i in range(len(result))], names)
-    m.description = what
-    return m, x
+    return Mistakes(predict_models(models, x), y, [result.label(i) for i in range(len(result))], names, what), x
 
 
 def variant_model(result, variant, which="last", store=None):

@@ -114,7 +114,7 @@ def _mistakes_html(result, mistakes):
             return f"<p>{esc(NO_MISTAKES.format(reason=' '.join(str(e).split())))}</p>"
     m, x = mistakes
     best = result.best("val_loss") if "val_loss" in result.metrics else 0
-    parts = [f"<p>On {esc(getattr(m, 'description', 'the validation data'))}; "
+    parts = [f"<p>On {esc(m.description)}; "
              f"{m.hard_core().size} of {m.y.size} images are wrong in every variant.</p>"]
     for v in range(len(m)):
         parts.append(f"<h3>{esc(m.labels[v])}</h3>" + _figure_html("confusion", drawing.confusion_figure(m, v))

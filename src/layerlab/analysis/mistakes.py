@@ -30,10 +30,11 @@ class Mistakes:
     """Predictions of every variant on one labelled set, and what they get wrong.
 
     probabilities: (V, n, C) outputs; y: (n,) true classes; labels: a name per variant
-    ('rate=0.2'); class_names: a name per class ('7', or 'Sneaker' for Fashion-MNIST).
+    ('rate=0.2'); class_names: a name per class ('7', or 'Sneaker' for Fashion-MNIST);
+    description: which images these are ('mnist: the first 10000 test images').
     """
 
-    def __init__(self, probabilities, y, labels=None, class_names=None):
+    def __init__(self, probabilities, y, labels=None, class_names=None, description="the given images"):
         p = np.asarray(probabilities, np.float64)
         if p.ndim != 3 or p.shape[1] == 0:
             raise ConfigError(BAD_PROBABILITIES.format(shape=p.shape))
@@ -47,6 +48,7 @@ class Mistakes:
         self.correct = self.predicted == self.y[None, :]           # (V, n)
         self.labels = list(labels) if labels is not None else [f"variant {i}" for i in range(V)]
         self.class_names = [str(c) for c in (class_names if class_names is not None else range(C))]
+        self.description = description
 
     def __len__(self):
         return self.probabilities.shape[0]
