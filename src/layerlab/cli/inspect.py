@@ -31,6 +31,13 @@ def _variant(text):
         raise argparse.ArgumentTypeError(f"expected a variant index (an int); received {text!r}") from None
 
 
+def _default(result, variant):
+    """The variant asked for, else the best one (lowest final val_loss), else the first."""
+    if variant is not None:
+        return variant
+    return result.best("val_loss") if "val_loss" in result.metrics else 0
+
+
 class DatasetsShow(Datasets):
     """Which datasets are found where (checksums checked); `datasets show NAME` draws one."""
 
@@ -83,8 +90,7 @@ class Inspect(Command):
         from layerlab.runs import load_run
         result = load_run(args.run, store=store_path(args))
         m, x = inspect_run(result, args.which, store=store_path(args))
-        variant = result.best("val_loss") if args.variant is None and "val_loss" in result.metrics else \
-            (args.variant or 0)
+        variant = _default(result, args.variant)
         report = m.to_dict(variant, args.vs)  # checks both indices
         if args.json:
             print(json.dumps(report, indent=1))
@@ -110,7 +116,8 @@ class Predict(Command):
     def add_arguments(self, parser):
         parser.add_argument("run", help="a run id (see `layerlab runs`)")
         parser.add_argument("images", nargs="+", metavar="IMAGE", help="picture files, one digit each")
-        parser.add_argument("--variant", type=_variant, default=0, metavar="I", help="the variant (default 0)")
+        parser.add_argument("--variant", type=_variant, metavar="I", help="the variant (default: the best, "
+                            "lowest final val_loss)")
         parser.add_argument("--out", metavar="DIR", help="a figure per image: it, the 28x28 input, the probabilities")
         parser.add_argument("--json", action="store_true", help="JSON for scripts: one object per image")
         _which(parser)
@@ -125,7 +132,8 @@ class Predict(Command):
         if str(args.run).endswith(".keras"):
             raise ConfigError(KERAS_NOT_YET.format(path=args.run))
         result = load_run(args.run, store=store_path(args))
-        model = variant_model(result, args.variant, args.which, store=store_path(args))
+        variant = _default(result, args.variant)
+        model = variant_model(result, variant, args.which, store=store_path(args))
         try:
             dataset = study_dataset(result)
             names, divide_by = class_names(dataset["name"]), dataset["divide_by"]
@@ -147,7 +155,7 @@ class Predict(Command):
                     name = stem if stem not in used else f"{stem}-{len(used) + 1}"
                     used.add(name)
                     figures[name] = prediction_figure(a["_gray"], a["_input"], a["_probabilities"], names,
-                                                      f"{a['path']}: variant {args.variant} ({result.label(args.variant)})")
+                                                      f"{a['path']}: variant {variant} ({result.label(variant)})")
             for path in figures.save(args.out):
                 print(path, file=sys.stderr if args.json else sys.stdout)
         return SOME_FAILED if any("error" in a for a in answers) else 0
