@@ -93,7 +93,7 @@ def test_the_studys_plot_metrics_choose_the_curves_of_plot_and_report(recorded, 
     assert out.splitlines() == [str(tmp_path / "figs" / f"{n}.{f}") for n in ("val_loss", "loss", "overview")
                                 for f in ("png", "svg")]
     code, _, err = call("report", 1, "--out", tmp_path / "r.html")
-    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8").split("<h2>Mistakes</h2>")[0]  # the curves
     assert code == 0 and err == "" and page.count('<img alt="') == 3
     assert [m for m in re.findall(r'<img alt="([^"]+)"', page)] == ["overview", "val_loss", "loss"]
 
@@ -131,7 +131,10 @@ def test_report_is_one_html_file_with_study_model_results_analysis_and_curves(re
     assert "<h2>Study</h2>" in page and "[[layers]]" in page
     assert "<h2>Model</h2>" in page and "dense (Dense)" in page and "Total params: 12,730" in page
     assert "<h2>Results at the last epoch</h2>" in page and "<h2>Analysis</h2>" in page
-    assert page.count('<img alt="') == 5 and 'src="data:image/png;base64,' in page
+    curves, mistakes = page.split("<h2>Mistakes</h2>")
+    assert curves.count('<img alt="') == 5 and 'src="data:image/png;base64,' in page
+    # per variant its confusion matrix and most confident mistakes; the best against the other
+    assert mistakes.count('<img alt="confusion"') == 2 and mistakes.count('<img alt="difference"') == 1
     assert "http://" not in page and "https://" not in page
 
 

@@ -1,5 +1,6 @@
 """One self-contained HTML report of a run: the study, the model summary, the results table,
-the analysis in words and the learning curves, with the figures embedded as base64 PNG.
+the analysis in words, the learning curves and, per variant, its mistakes (confusion matrix, the
+most confident mistakes; the best variant against the others), with the figures embedded as base64 PNG.
 
 The page needs no network (a Content-Security-Policy forbids every external resource and all
 scripts) and every string that comes from the user (title, study text, labels, settings) is
@@ -42,7 +43,10 @@ CAPTIONS = {"overview": "All four curves. Top: training data (dropout on); botto
             "models_val_loss": "Validation loss of each model's best setting (lowest val_loss), per dataset.",
             "sweeps_val_accuracy": "Validation accuracy of every setting, a panel per dataset and model.",
             "sweeps_val_loss": "Validation loss of every setting, a panel per dataset and model: where a curve "
-                               "turns upward, that setting starts to overfit."}
+                               "turns upward, that setting starts to overfit.",
+            "confusion": "Confusion matrix: rows are the true classes; left counts, right each row's shares.",
+            "most confident mistakes": "Misclassified images, most confident first: true -> predicted (confidence).",
+            "difference": "The other variant's confusion counts minus the best's: blue where it puts more images."}
 
 
 def esc(value) -> str:
@@ -110,14 +114,45 @@ NO_ANALYSIS = ("No analysis: this run has no validation data, and the analysis r
                "starts to overfit from val_loss. Train with validation_data= or validation_split= to get one.")
 
 
+def _mistakes_html(result, mistakes):
+    """Per variant its confusion matrix and most confident mistakes; the best variant against
+    the others. mistakes: (Mistakes, images) or None: computed for a recorded study run."""
+    if mistakes is None:
+        from layerlab.inspection import inspect_run  # its predictions cost a pass over the data
+        try:
+            mistakes = inspect_run(result)
+        except Exception as e:  # a run from Python on arrays, no weights, no dataset: the page goes on
+            return f"<p>{esc(NO_MISTAKES.format(reason=' '.join(str(e).split())))}</p>"
+    m, x = mistakes
+    best = result.best("val_loss") if "val_loss" in result.metrics else 0
+    parts = [f"<p>On {esc(m.description)}; "
+             f"{m.hard_core().size} of {m.y.size} images are wrong in every variant.</p>"]
+    for v in range(len(m)):
+        parts.append(f"<h3>{esc(m.labels[v])}</h3>" + _figure_html("confusion", drawing.confusion_figure(m, v))
+                     + _figure_html("most confident mistakes", drawing.gallery_figure(
+                         x, m.misclassified(v), m.class_names, f"{m.labels[v]}: the most confident mistakes", 20)))
+    for v in (v for v in range(len(m)) if v != best):
+        c = m.compare(best, v)
+        parts.append(f"<h3>{esc(m.labels[best])} (best) against {esc(m.labels[v])}</h3>"
+                     f"<p>{len(c['a_only'])} images right only in {esc(m.labels[best])}, {len(c['b_only'])} right "
+                     f"only in {esc(m.labels[v])}.</p>"
+                     + _figure_html("difference", drawing.difference_figure(m, best, v)))
+    return "\n".join(parts)
+
+
+NO_MISTAKES = "No mistakes section: {reason}"
+
+
 def render_html(result, analysis=None, *, title, study_text=None, summary_text=None, figures=None,
-                ylims=None) -> str:
+                ylims=None, mistakes=None) -> str:
     """The report as one HTML string.
 
     analysis: an Analysis (default: analyze(result), or none for a run without validation data,
     which the page then says). study_text: the study file or a description
     (shown verbatim). summary_text: model.summary()'s text. figures: {name: matplotlib Figure}
     (default: the overview and the four learning curves, with `ylims` such as ARTICLE_YLIM).
+    mistakes: (Mistakes, images) for the mistakes section (default: a recorded study run's own,
+    layerlab.inspection.inspect_run), or False for none.
     """
     if analysis is None and "val_loss" in result.metrics:
         analysis = analyze(result)
@@ -140,6 +175,8 @@ def render_html(result, analysis=None, *, title, study_text=None, summary_text=N
     body.append("<h2>Results at the last epoch</h2>" + table_html(results_frame(result)))
     body.append("<h2>Analysis</h2>" + (_analysis_html(analysis) if analysis is not None else f"<p>{esc(NO_ANALYSIS)}</p>"))
     body.append("<h2>Learning curves</h2>" + "".join(_figure_html(n, f) for n, f in figures.items()))
+    if mistakes is not False and (mistakes is not None or hasattr(result, "run")):
+        body.append("<h2>Mistakes</h2>" + _mistakes_html(result, mistakes))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -13,6 +13,9 @@ Ctrl-C during `run` records what is complete, marks the run interrupted and exit
     layerlab report 1 --out report.html
     layerlab activations --out activations/
     layerlab export 1 --format tensorboard --out tb/
+    layerlab datasets show mnist --out figures/mnist
+    layerlab inspect 1 --variant 1 --vs 0 --out figures/mistakes
+    layerlab predict 1 --variant 1 seven.png
 """
 import argparse
 import os
@@ -23,12 +26,14 @@ from layerlab.errors import BackendWarning, LayerlabError, StoreWarning
 
 from .base import INTERRUPTED, Command
 from .commands import Activations, Datasets, Delete, Export, Plot, Report, Runs, Show, Summary
+from .inspect import DatasetsShow, Inspect, Predict
 from .run import Run
 
 COMMANDS: dict[str, type[Command]] = {
     "run": Run, "summary": Summary, "runs": Runs, "show": Show, "plot": Plot, "report": Report,
     "export": Export, "activations": Activations, "datasets": Datasets, "delete": Delete,
 }
+COMMANDS.update({"datasets": DatasetsShow, "inspect": Inspect, "predict": Predict})  # datasets gains `show`
 
 
 class _Parser(argparse.ArgumentParser):

@@ -138,6 +138,17 @@ class SweepResult:
         from layerlab import analysis
         return analysis.analyze(self, *args, **options)
 
+    def predict(self, x):
+        """Every variant's outputs on x, (variants, n, units): one compiled program per compile group."""
+        from .predictions import predict_result
+        return predict_result(self, x)
+
+    def mistakes(self, x, y, class_names=None):
+        """What each variant gets wrong on (x, y): a layerlab.analysis.mistakes.Mistakes (confusion,
+        per-class precision/recall, misclassified images, comparisons, the hard core)."""
+        from layerlab.analysis.mistakes import Mistakes
+        return Mistakes(self.predict(x), y, [self.label(i) for i in range(len(self))], class_names)
+
     def __repr__(self):
         lines = [f"SweepResult({len(self)} variants, {self.metrics['loss'].shape[1]} epochs)"]
         for i in range(len(self)):
