@@ -8,8 +8,10 @@ from .base import Command, number, positive, store_path, table, tolerance
 
 SHOW_FLAG_ALONE = ("show: {flag}: expected together with --analysis; received it alone. "
                    "Add --analysis, e.g. `layerlab show {run} --analysis {flag} ...`.")
-DELETE_RUNNING = ("delete: run {run} is still being written by process {pid}; expected a stopped run. "
-                  "Stop it first (Ctrl-C), then delete it.")
+DELETE_RUNNING = ("delete: run {run} is owned by {owner}; expected a run no live process trains. "
+                  "Stop that process first (Ctrl-C), then delete it.")
+DELETE_SILENT = ("delete: run {run} is owned by {owner}, silent for longer than {limit:g} s, on another host; "
+                 "expected --force to delete it. Make sure it is stopped, then pass --force.")
 
 
 class Summary(Command):
@@ -32,18 +34,20 @@ class Runs(Command):
 
     def take_action(self, args):
         from layerlab.runs import display
-        from layerlab.store import Store, run_status
-        with Store.open(args.store) as store:
+        from layerlab.store import Store, heartbeat_age, run_status
+        with Store.open(args.store) as store, store.snapshot():
             runs = [{"id": r["id"], "study": r["study"], "status": run_status(store, r),
                      "epochs_completed": r["epochs_completed"], "epochs": r["epochs"], "variants": r["variants"],
-                     "dataset": r["dataset"], "started": r["started"], "ended": r["ended"], "error": r["error"]}
+                     "dataset": r["dataset"], "started": r["started"], "ended": r["ended"], "error": r["error"],
+                     "owner": {"pid": r["pid"], "host": r["host"], "since": r["claimed"]},
+                     "heartbeat": r["heartbeat"], "heartbeat_age": heartbeat_age(r)}
                     for r in store.runs()]
         if args.json:
             print(json.dumps(runs, indent=1))
         else:
-            print(table(["id", "study", "status", "epochs", "variants", "started"],
+            print(table(["id", "study", "status", "epochs", "variants", "started", "heartbeat"],
                          [[r["id"], display(r["study"]), r["status"], f"{r['epochs_completed']}/{r['epochs']}",
-                           r["variants"], r["started"]] for r in runs]) or "no runs yet")
+                           r["variants"], r["started"], ago(r["heartbeat_age"])] for r in runs]) or "no runs yet")
         return 0
 
 
@@ -82,9 +86,12 @@ class Show(Command):
         if args.json:
             print(json.dumps({"run": result.run, "variants": rows}, indent=1))
             return 0
+        from layerlab.store import heartbeat_age
         run = result.run
-        print(f"run {run['id']}: {display(run['study'])}, {run['status']}, "
-              f"{run['epochs_completed']}/{run['epochs']} epochs, started {run['started']}")
+        owner = f" by process {run['pid']} on {run['host']}" if run["status"] == "running" else ""
+        print(f"run {run['id']}: {display(run['study'])}, {run['status']}{owner}, "
+              f"{run['epochs_completed']}/{run['epochs']} epochs, started {run['started']}, "
+              f"last heartbeat {ago(heartbeat_age(run))}")
         names = list(result.metrics)
         best = [n for n in ("val_loss", "val_accuracy") if n in names] or names[:1]
         headers = ["#", "variant", "epochs"] + names + [f"best {n} (epoch)" for n in best] + ["diverged"]
@@ -193,19 +200,41 @@ class Datasets(Command):
 
 
 class Delete(Command):
-    """Delete runs from the store (their history and checkpoints too)."""
+    """Delete runs from the store (their history and checkpoints too) and give the space back."""
 
     def add_arguments(self, parser):
         parser.add_argument("runs", nargs="+", metavar="RUN", help="run ids")
+        parser.add_argument("--force", action="store_true", help="also a run whose owner on another host has "
+                            "been silent too long (never one whose owner lives)")
 
     def take_action(self, args):
         from layerlab.errors import StoreError
-        from layerlab.store import Store, process_alive
+        from layerlab.store import STALE_SECONDS, Store, owner_state, owner_text
         with Store.open(args.store) as store:
+            before = store.size()
             for run_id in args.runs:
                 run = store.run(run_id)
-                if process_alive(store, run):
-                    raise StoreError(DELETE_RUNNING.format(run=run["id"], pid=run["pid"]))
+                state = owner_state(store, run)
+                if state == "live":
+                    raise StoreError(DELETE_RUNNING.format(run=run["id"], owner=owner_text(run)))
+                if state == "silent" and not args.force:
+                    raise StoreError(DELETE_SILENT.format(run=run["id"], owner=owner_text(run), limit=STALE_SECONDS))
                 store.delete_run(run["id"])
                 print(f"deleted run {run['id']}")
+            store.vacuum()  # the freed pages go back to the disk, not only to later runs
+            print(f"store {store.path}: {megabytes(before)} -> {megabytes(store.size())}")
         return 0
+
+
+def megabytes(n):
+    return f"{n / 1e6:.2f} MB"
+
+
+def ago(seconds):
+    """'4 s ago', '3 min ago', '2 h ago', '5 d ago'; '-' for None."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"

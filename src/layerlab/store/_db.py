@@ -3,6 +3,8 @@
 Every write is one `BEGIN IMMEDIATE ... COMMIT`: an epoch's history rows, its checkpoint and the
 pruning of older checkpoints land together or not at all, so a crash costs at most the epoch in
 flight, and a second process writing the same store waits for the commit instead of failing.
+A run's owner (layerlab.store._ownership) is claimed in one such transaction, and the owner's
+writes (epochs, heartbeats, its final status) change the run only while it is still the owner.
 """
 import json
 import os
@@ -14,6 +16,7 @@ from pathlib import Path
 from layerlab.errors import StoreError
 
 from . import _schema
+from ._ownership import TAKEN_OVER, owner_text as _owner_text
 
 NO_CHECKPOINT = ("store {path}: run {run} has no checkpoint of group {group} at epoch {epoch}; expected one "
                  "after every recorded epoch. Resume the run to write it.")
@@ -43,9 +46,9 @@ class Store:
         self.path, self._conn = Path(path), conn
 
     @classmethod
-    def open(cls, path=None, *, create=False):
+    def open(cls, path=None, *, create=False, busy_seconds=_schema.BUSY_SECONDS):
         path = Path(path) if path is not None else default_path()
-        return cls(path, _schema.connect(path, create))
+        return cls(path, _schema.connect(path, create, busy_seconds))
 
     def close(self):
         self._conn.close()
@@ -103,8 +106,9 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
     def create_run(self, run: dict, variants: list[dict]) -> int:
-        """Inserts a run (status 'running') and its variants; returns the run id."""
-        fields = {**run, "started": now(), "status": "running"}
+        """Inserts a run (status 'running', claimed by run's pid and host) and its variants; returns the run id."""
+        started = now()
+        fields = {**run, "started": started, "status": "running", "claimed": started, "heartbeat": started}
         with self._write("start a run") as db:
             cur = db.execute(f"INSERT INTO runs ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
                              list(fields.values()))
@@ -132,13 +136,13 @@ class Store:
         rows = self._read("list runs", f"""
             SELECT r.id, r.study, r.study_text, r.spec, r.spec_sha256, r.dataset, r.dataset_sha256,
                    r.layerlab_version, r.jax_version, r.python_version, r.machine, r.started, r.ended,
-                   r.status, r.epochs, r.error, r.pid, r.host,
+                   r.status, r.epochs, r.error, r.pid, r.host, r.claimed, r.heartbeat,
                    (SELECT COUNT(*) FROM variants v WHERE v.run_id = r.id),
                    (SELECT COALESCE(MIN(v.epochs_done), 0) FROM variants v WHERE v.run_id = r.id)
             FROM runs r {where} ORDER BY r.id""", args)
         keys = ("id", "study", "study_text", "spec", "spec_sha256", "dataset", "dataset_sha256",
                 "layerlab_version", "jax_version", "python_version", "machine", "started", "ended",
-                "status", "epochs", "error", "pid", "host", "variants", "epochs_completed")
+                "status", "epochs", "error", "pid", "host", "claimed", "heartbeat", "variants", "epochs_completed")
         out = []
         for row in rows:
             d = dict(zip(keys, row))
@@ -151,10 +155,44 @@ class Store:
             db.execute("UPDATE runs SET status = 'running', ended = NULL, error = NULL, pid = ?, host = ? "
                        "WHERE id = ?", (pid, host, run_id))
 
-    def finish_run(self, run_id, status, error=None):
+    def claim_run(self, run_id, owner, check) -> dict:
+        """Makes `owner` ({'pid', 'host'}) the run's owner in one transaction, after `check(run)`
+        (the run as this transaction sees it) has not raised; returns the run as claimed, with
+        `owner` now holding 'claimed' too (the token its later writes are checked against)."""
+        with self._write(f"claim run {run_id}") as db:
+            run = self.run(run_id)
+            check(run)
+            stamp = now()
+            db.execute("UPDATE runs SET status = 'running', ended = NULL, error = NULL, pid = ?, host = ?, "
+                       "claimed = ?, heartbeat = ? WHERE id = ?", (owner["pid"], owner["host"], stamp, stamp, run["id"]))
+        owner["claimed"] = stamp
+        return {**run, "status": "running", "ended": None, "error": None, **owner, "heartbeat": stamp}
+
+    def _still_owned(self, db, run_id, owner) -> bool:
+        """Refreshes the heartbeat if `owner` still owns the run (inside a write)."""
+        cur = db.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND pid = ? AND host = ? AND claimed = ?",
+                         (now(), run_id, owner["pid"], owner["host"], owner["claimed"]))
+        return cur.rowcount == 1
+
+    def beat(self, run_id, owner) -> bool:
+        """The owner's heartbeat; False if it no longer owns the run."""
+        with self._write(f"refresh the heartbeat of run {run_id}") as db:
+            return self._still_owned(db, run_id, owner)
+
+    def owned(self, run_id, owner) -> bool:
+        """Whether `owner` still owns the run (a read: the heartbeat stays as it is)."""
+        rows = self._read("read the run's owner", "SELECT 1 FROM runs WHERE id = ? AND pid = ? AND host = ? AND "
+                          "claimed = ?", (run_id, owner["pid"], owner["host"], owner["claimed"]))
+        return bool(rows)
+
+    def finish_run(self, run_id, status, error=None, owner=None):
+        """Marks the run `status`; with `owner`, only if it still owns the run (returns whether it did)."""
         with self._write(f"mark run {run_id} {status}") as db:
-            db.execute("UPDATE runs SET status = ?, ended = ?, error = ? WHERE id = ?",
-                       (status, now(), error, run_id))
+            sql, args = "UPDATE runs SET status = ?, ended = ?, error = ? WHERE id = ?", [status, now(), error, run_id]
+            if owner is not None:
+                sql += " AND pid = ? AND host = ? AND claimed = ?"
+                args += [owner["pid"], owner["host"], owner["claimed"]]
+            return db.execute(sql, args).rowcount == 1
 
     def delete_run(self, run_id):
         run_id = self.run(run_id)["id"]
@@ -187,13 +225,17 @@ class Store:
         return self._read("read the history", sql, args)
 
     # -- an epoch, committed whole ------------------------------------------------------------------
-    def commit_epoch(self, run_id, group, epoch, rows, checkpoint, diverged, keep_best=False, keep_last=1):
+    def commit_epoch(self, run_id, group, epoch, rows, checkpoint, diverged, keep_best=False, keep_last=1,
+                     owner=None):
         """History rows (variant, epoch, metric, value), the group's checkpoint (sha256, data) and
         the diverged variants, in one transaction; then drops the group's older checkpoints but
-        the last `keep_last` and, with keep_best, those at each variant's lowest val_loss."""
+        the last `keep_last` and, with keep_best, those at each variant's lowest val_loss. With
+        `owner`, nothing is written unless it still owns the run (StoreError), and its heartbeat is refreshed."""
         sha256, data = checkpoint
         variants = sorted({int(r[0]) for r in rows})
         with self._write(f"record epoch {epoch + 1} of run {run_id}") as db:
+            if owner is not None and not self._still_owned(db, run_id, owner):
+                raise StoreError(TAKEN_OVER.format(path=self.path, run=run_id, owner=_owner_text(self.run(run_id))))
             db.executemany("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?)",
                            [(run_id, int(v), int(e), m, x) for v, e, m, x in rows])
             db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -233,6 +275,20 @@ class Store:
     def checkpoint_wal(self):
         """Moves committed pages into the main file and empties the WAL (frees its space)."""
         self._read("checkpoint the WAL", "PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def vacuum(self):
+        """Rewrites the file without the free pages deleted runs left (the disk space comes back);
+        a writer of another run waits meanwhile, as for an epoch commit."""
+        try:
+            self._conn.execute("VACUUM")
+        except sqlite3.Error as e:
+            raise StoreError(WRITE_FAILED.format(path=self.path, action="vacuum the store", error=e)) from None
+        self.checkpoint_wal()
+
+    def size(self) -> int:
+        """Bytes on disk: the file, its WAL and shared-memory index."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+                   if p.exists())
 
 
 def _as_id(run_id):
