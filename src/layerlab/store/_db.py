@@ -10,13 +10,14 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from layerlab.errors import StoreError
 
 from . import _schema
-from ._ownership import TAKEN_OVER, owner_text as _owner_text
+from ._ownership import TAKEN_OVER
+from ._ownership import owner_text as _owner_text
 
 NO_CHECKPOINT = ("store {path}: run {run} has no checkpoint of group {group} at epoch {epoch}; expected one "
                  "after every recorded epoch. Resume the run to write it.")
@@ -27,6 +28,8 @@ NO_RUN = ("store {path}: run {run}: no such run; expected one of the ids `layerl
           "({known}). Pass one of those.")
 WRITE_FAILED = ("store {path}: could not {action}: {error} (is the disk full, or a file-size limit "
                 "reached?). What was committed before is kept; free space, then resume the run.")
+READ_ONLY = ("store {path}: could not {action}: {error}; expected a store this process may write. Check the "
+             "permissions of the file and its folder (or the mount), or pass --store with a writable path.")
 READ_FAILED = "store {path}: could not {action}: {error}. Check the file, or pass --store with another path."
 
 
@@ -36,7 +39,7 @@ def default_path() -> Path:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Store:
@@ -71,12 +74,16 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     # -- transactions ------------------------------------------------------------------------
+    def _write_error(self, action, e):
+        template = READ_ONLY if "readonly" in str(e) or "read-only" in str(e) else WRITE_FAILED
+        return StoreError(template.format(path=self.path, action=action, error=e))
+
     @contextmanager
     def _write(self, action):
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            raise StoreError(WRITE_FAILED.format(path=self.path, action=action, error=e)) from None
+            raise self._write_error(action, e) from None
         try:
             yield self._conn
             self._conn.execute("COMMIT")
@@ -86,7 +93,7 @@ class Store:
             except sqlite3.Error:
                 pass  # a failed COMMIT may have rolled back already
             if isinstance(e, sqlite3.Error):
-                raise StoreError(WRITE_FAILED.format(path=self.path, action=action, error=e)) from None
+                raise self._write_error(action, e) from None
             raise
 
     @contextmanager
@@ -178,12 +185,6 @@ class Store:
         """The owner's heartbeat; False if it no longer owns the run."""
         with self._write(f"refresh the heartbeat of run {run_id}") as db:
             return self._still_owned(db, run_id, owner)
-
-    def owned(self, run_id, owner) -> bool:
-        """Whether `owner` still owns the run (a read: the heartbeat stays as it is)."""
-        rows = self._read("read the run's owner", "SELECT 1 FROM runs WHERE id = ? AND pid = ? AND host = ? AND "
-                          "claimed = ?", (run_id, owner["pid"], owner["host"], owner["claimed"]))
-        return bool(rows)
 
     def finish_run(self, run_id, status, error=None, owner=None):
         """Marks the run `status`; with `owner`, only if it still owns the run (returns whether it did)."""
@@ -282,7 +283,7 @@ class Store:
         try:
             self._conn.execute("VACUUM")
         except sqlite3.Error as e:
-            raise StoreError(WRITE_FAILED.format(path=self.path, action="vacuum the store", error=e)) from None
+            raise self._write_error("vacuum the store", e) from None
         self.checkpoint_wal()
 
     def size(self) -> int:

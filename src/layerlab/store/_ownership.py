@@ -18,7 +18,7 @@ assumed to agree within a few seconds (NTP), far below STALE_SECONDS.
 import os
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from layerlab.errors import StoreError
 
@@ -73,7 +73,7 @@ def heartbeat_age(run):
     if not beat:
         return None
     try:
-        return max(0.0, (datetime.now(timezone.utc) - datetime.fromisoformat(beat)).total_seconds())
+        return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds())
     except ValueError:
         return None
 
