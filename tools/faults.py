@@ -263,13 +263,13 @@ def _wait_losers(ps, n, timeout=300):
 
 
 def readers(lab, rng):
-    """A reader process polls `runs`, `show`, `report` and load_run while a run trains."""
-    store = lab.store()
-    writer = lab.launch("run", lab.study, "--store", store, "--quiet", sleep=0.2)
-    _read_line(writer)
-    reader = subprocess.run([sys.executable, "-c", READER, str(store), str(lab.folder / "report.html")],
-                            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")), capture_output=True, text=True,
-                            timeout=600, check=False)
+    """A reader process polls `runs`, `show`, `report` and load_run while a run trains (the
+    writer claims its run once the reader is ready to poll)."""
+    store, barrier = lab.store(), Path(tempfile.mkdtemp(dir=lab.folder))
+    writer = lab.launch("run", lab.study, "--store", store, "--quiet", sleep=0.2, barrier=barrier)
+    reader = subprocess.run([sys.executable, "-c", READER, str(store), str(lab.folder / "report.html"),
+                             str(barrier / "go")], env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+                            capture_output=True, text=True, timeout=600, check=False)
     writer.communicate(timeout=600)
     seen = json.loads(reader.stdout.strip().splitlines()[-1]) if reader.returncode == 0 else {"errors": [reader.stderr]}
     state = check_store(lab, store)
@@ -282,17 +282,23 @@ import contextlib, io, json, sys
 import numpy as np
 import layerlab
 from layerlab import cli
-store, report = sys.argv[1], sys.argv[2]
+import time
+store, report, go = sys.argv[1:4]
 polls, errors, half, seen, status = 0, [], 0, set(), "running"
+open(go, "w").close()
 def call(*args):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main([*args, "--store", store])
-    if code != 0 or err.getvalue():
+    if (code != 0 or err.getvalue()) and "has no recorded epoch yet" not in err.getvalue():
         errors.append((args, code, err.getvalue()))
     return out.getvalue()
 while status == "running" or polls < 4:
-    (run,) = json.loads(call("runs", "--json"))
+    runs = json.loads(call("runs", "--json"))
+    if not runs:  # the writer has not claimed its run yet
+        time.sleep(0.01)
+        continue
+    (run,) = runs
     status = run["status"]
     shown = json.loads(call("show", "1", "--json"))
     if polls % 10 == 0:
@@ -317,13 +323,14 @@ def two_runs(lab):
             "integrity_ok": sum(s["integrity_ok"] for s in states), "doubled": sum(s["doubled"] for s in states)}
 
 
-def disk_full(lab, n, rng):
-    """The store may grow by only a few pages from a random epoch on; the run stops with one
-    line, exit 2, and a resume with room again finishes bitwise."""
+def disk_full(lab, n, rng, moments=None):
+    """The store may grow by only a few pages from a random epoch on (or at `moments`, a list of
+    (epoch, pages)); the run stops with one line, exit 2, and a resume with room again finishes bitwise."""
     out = {"tries": 0, "filled": 0, "one_line": 0, "integrity_ok": 0, "prefix_ok": 0, "bitwise": 0}
-    for _ in range(n):
+    moments = moments or [(rng.randrange(0, lab.epochs - 1), rng.randrange(0, 4)) for _ in range(n)]
+    for epoch, pages in moments:
         store = lab.store()
-        full = f"{rng.randrange(0, lab.epochs - 1)}:{rng.randrange(0, 4)}"
+        full = f"{epoch}:{pages}"
         done = lab.run("run", lab.study, "--store", store, "--quiet", full=full, sleep=0)
         out["tries"] += 1
         if done.returncode == 0:
@@ -343,7 +350,7 @@ def damaged(lab, n, rng):
     """Copies of a finished store truncated or overwritten with garbage; the commands that read
     and write it (run here, in this process: no concurrency is involved) answer exit 0, or exit 2
     with one line, never a traceback, and a store they refuse is left byte for byte as it was."""
-    out = {"stores": 0, "commands": 0, "refused": 0, "one_line": 0, "untouched_when_refused": 0}
+    out = {"stores": 0, "commands": 0, "refused": 0, "one_line": 0, "untouched_when_refused": 0, "errors": []}
     data = lab.reference_store.read_bytes()
     for i in range(n):
         path = lab.folder / f"damaged-{i}" / "runs.db"
@@ -363,7 +370,10 @@ def damaged(lab, n, rng):
             out["commands"] += 1
             if code != 0:
                 out["refused"] += 1
-                out["one_line"] += code == 2 and err.count("\n") == 1 and err.startswith("layerlab: error: ")
+                line = code == 2 and err.count("\n") == 1 and err.startswith("layerlab: error: ")
+                out["one_line"] += line
+                if not line:
+                    out["errors"].append(err[-300:])
                 out["untouched_when_refused"] += before == hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

@@ -8,6 +8,8 @@ from .base import Command, number, positive, store_path, table, tolerance
 
 SHOW_FLAG_ALONE = ("show: {flag}: expected together with --analysis; received it alone. "
                    "Add --analysis, e.g. `layerlab show {run} --analysis {flag} ...`.")
+NO_EPOCH_YET = ("{command}: run {run} has no recorded epoch yet; expected at least one to analyse. Wait for its "
+                "first epoch (`layerlab runs` shows its progress).")
 DELETE_RUNNING = ("delete: run {run} is owned by {owner}; expected a run no live process trains. "
                   "Stop that process first (Ctrl-C), then delete it.")
 DELETE_SILENT = ("delete: run {run} is owned by {owner}, silent for longer than {limit:g} s, on another host; "
@@ -78,6 +80,7 @@ class Show(Command):
                 raise ConfigError(SHOW_FLAG_ALONE.format(flag=given[0], run=args.run))
         result = load_run(args.run, store=store_path(args))
         if args.analysis:
+            has_epochs(result, "show --analysis")
             analysis = analyze(result, slope_after=args.slope_after or SLOPE_AFTER,
                                tolerance=TOLERANCE if args.tolerance is None else args.tolerance)
             print(json.dumps(analysis.to_dict(), indent=1) if args.json else analysis)
@@ -169,6 +172,7 @@ class Report(Command):
         from layerlab.report import write_report
         from layerlab.runs import display, load_run, summary_text
         result = load_run(args.run, store=store_path(args))
+        has_epochs(result, "report")
         run = result.run
         study = run["spec"].get("study")
         name = study["study"]["name"] if study else display(run["study"])
@@ -224,6 +228,13 @@ class Delete(Command):
             store.vacuum()  # the freed pages go back to the disk, not only to later runs
             print(f"store {store.path}: {megabytes(before)} -> {megabytes(store.size())}")
         return 0
+
+
+def has_epochs(result, command):
+    """A run just started (polled while it trains) has nothing to analyse yet: one line says so."""
+    from layerlab.errors import StoreError
+    if not result.run["epochs_completed"]:
+        raise StoreError(NO_EPOCH_YET.format(command=command, run=result.run["id"]))
 
 
 def megabytes(n):

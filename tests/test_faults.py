@@ -1,0 +1,69 @@
+"""Faults tried with real processes, in the short form of tools/faults.py (its long form and
+measured results: docs/reliability.md): `layerlab run` killed with SIGKILL at random moments and
+resumed, readers polling while two processes write two runs into one store, a disk that fills,
+stores truncated or overwritten with garbage, a store in a read-only folder, and a checkpoint
+whose checksum fails. Each leaves one line and exit 2 at most, a store that passes
+`PRAGMA integrity_check`, and what was recorded before bitwise intact."""
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import faults  # noqa: E402  (tools/faults.py)
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and signals")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, real_mnist):
+    return faults.Lab(tmp_path_factory.mktemp("faults"), epochs=16)
+
+
+def test_killed_at_random_moments_and_resumed_it_is_bitwise_the_uninterrupted_run(lab):
+    result = faults.kills(lab, 2, random.Random(14))
+    assert result["kills"] == 2 and result["final_exit"] == 0, result
+    assert (result["epochs_lost"], result["doubled"], result["bad_states"]) == (0, 0, []), result
+    assert result["bitwise"] and result["integrity_ok"] == result["integrity_checks"], result
+
+
+def test_readers_polling_while_a_run_trains_never_see_an_error_or_half_an_epoch(lab):
+    result = faults.readers(lab, random.Random(14))
+    assert result["errors"] == [] and result["half_epochs"] == 0, result
+    assert result["epochs_seen"] >= 2, result  # it read while epochs were being recorded
+    assert result["writer_exit"] == 0 and result["bitwise"] and result["integrity_ok"] == 1, result
+
+
+def test_two_processes_writing_two_runs_into_one_store_both_complete(lab):
+    result = faults.two_runs(lab)
+    assert result["exits"] == [0, 0] and result["bitwise"] == [True, True], result
+    assert result["integrity_ok"] == 2 and result["doubled"] == 0, result
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_the_store_stays_sound(lab):
+    result = faults.disk_full(lab, 1, random.Random(14), moments=[(1, 0)])  # the second checkpoint needs pages
+    assert result == {"tries": 1, "filled": 1, "one_line": 1, "integrity_ok": 1, "prefix_ok": 1, "bitwise": 1}
+
+
+def test_truncated_or_garbage_stores_are_refused_in_one_line_and_never_written(lab):
+    result = faults.damaged(lab, 6, random.Random(14))
+    assert result["refused"] >= 6, result  # a truncated file or a garbage header cannot be read
+    assert result["one_line"] == result["untouched_when_refused"] == result["refused"], result
+
+
+def test_a_store_in_a_read_only_folder_is_refused_in_one_line(lab):
+    result = faults.read_only(lab)
+    if "skipped" in result:
+        pytest.skip(result["skipped"])
+    assert result["untouched"] and result["integrity_ok"] == 1, result
+    for command, (code, err) in result["results"].items():
+        if command != "runs":
+            assert code == 2 and err.count("\n") == 0 and err.startswith("layerlab: error: store "), (command, err)
+
+
+def test_a_checkpoint_failing_its_checksum_is_refused_by_load_model_and_resumed_from_a_good_state(lab):
+    result = faults.bad_checksum(lab)
+    assert result["load_model_refused"] and result["resume_exit"] == 0, result
+    assert result["resume_warning"].startswith("layerlab: warning: run 1: checkpoint of group 0 at epoch 4: sha256 ")
+    assert result["bitwise"] and result["integrity_ok"] == 1, result
