@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import faults  # noqa: E402  (tools/faults.py)
+import faults  # tools/faults.py
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and signals")
 
@@ -67,3 +67,33 @@ def test_a_checkpoint_failing_its_checksum_is_refused_by_load_model_and_resumed_
     assert result["load_model_refused"] and result["resume_exit"] == 0, result
     assert result["resume_warning"].startswith("layerlab: warning: run 1: checkpoint of group 0 at epoch 4: sha256 ")
     assert result["bitwise"] and result["integrity_ok"] == 1, result
+
+
+@pytest.mark.parametrize("server", ["refusing", "silent"])
+def test_a_wrong_ray_address_fails_in_one_line_within_seconds(lab, monkeypatch, capsys, server):
+    """Nothing listening fails at once; a server that accepts and never answers, at the deadline
+    (backends.ray.CONNECT_SECONDS, here shortened to 1 s); no run is recorded either way."""
+    import socket
+    import time
+
+    pytest.importorskip("ray")
+    from layerlab import cli
+    from layerlab.backends import ray as ray_backend
+    monkeypatch.setattr(ray_backend, "CONNECT_SECONDS", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if server == "refusing":
+        listener.close()
+    store = lab.folder / f"ray-{server}.db"
+    try:
+        start = time.monotonic()
+        code = cli.main(["run", str(lab.study), "--backend", "ray", "--address", f"127.0.0.1:{port}", "--store",
+                         str(store), "--quiet"])
+        seconds = time.monotonic() - start
+    finally:
+        listener.close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and seconds < 1.0 + 5, (seconds, err)
+    assert err.startswith(f"layerlab: error: Ray: could not connect to the cluster at '127.0.0.1:{port}' (")
+    assert server == "refusing" or "no answer within 1 s" in err, err
+    assert cli.main(["runs", "--json", "--store", str(store)]) == 0 and capsys.readouterr().out.strip() == "[]"

@@ -49,6 +49,8 @@ class Run(Command):
         store, study, resume, epochs = _study_and_run(args)
         if study is None:
             return 0
+        if args.backend == "ray":
+            backend.connect()  # a wrong --address: one line within seconds, and no run recorded
         (x, y), validation, dataset = study.load_data()
 
         def announce(recorder):
