@@ -97,3 +97,36 @@ def test_a_wrong_ray_address_fails_in_one_line_within_seconds(lab, monkeypatch, 
     assert err.startswith(f"layerlab: error: Ray: could not connect to the cluster at '127.0.0.1:{port}' (")
     assert server == "refusing" or "no answer within 1 s" in err, err
     assert cli.main(["runs", "--json", "--store", str(store)]) == 0 and capsys.readouterr().out.strip() == "[]"
+
+
+EVIL_NAMES = ["../../escape/" + "x" * 300, "/abs/path\x00nul", ".."]
+
+
+def test_settings_in_file_names_never_write_outside_the_chosen_folder(tmp_path, monkeypatch, capsys):
+    """Layer names are settings (a swept argument's key is `name.rate`) that end up in the
+    TensorBoard export's folder names; figures are named after metrics, reports and CSV by --out:
+    with `../`, `/`, NUL and a 300-character name, every file lands inside the folder given."""
+    import os
+
+    import layerlab
+    from layerlab import cli, layers
+    from synthetic import blobs
+    pytest.importorskip("tensorboard")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (x, y), val = blobs(n=100, classes=10)
+    m = layerlab.Sequential([layers.Flatten(input_shape=(6, 6))] +
+                            [layers.Dropout(layerlab.sweep([0.0, 0.5]), name=n) for n in EVIL_NAMES] +
+                            [layers.Dense(10, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.fit(x, y, validation_data=val, epochs=1, seed=1, verbose=0, store="runs.db")
+    out = work / "out"
+    for args in (["export", "1", "--format", "tensorboard", "--out", out / "tb"], ["plot", "1", "--out", out / "fig"],
+                 ["report", "1", "--out", out / "report.html"]):
+        assert cli.main([*map(str, args), "--store", "runs.db"]) == 0, capsys.readouterr().err
+    written = [Path(d, f) for d, _, files in os.walk(tmp_path) for f in files]
+    assert {p.relative_to(work).parts[0] for p in written} == {"out", "runs.db"}, written
+    assert len(list((out / "tb").iterdir())) == 2 ** len(EVIL_NAMES) + 1  # a folder a variant, and the hparams file
+    assert all(len(part.encode()) <= 255 for p in written for part in p.parts), written
+    assert not Path("/abs").exists() and not (tmp_path.parent / "escape").exists()
