@@ -130,3 +130,23 @@ def test_settings_in_file_names_never_write_outside_the_chosen_folder(tmp_path, 
     assert len(list((out / "tb").iterdir())) == 2 ** len(EVIL_NAMES) + 1  # a folder a variant, and the hparams file
     assert all(len(part.encode()) <= 255 for p in written for part in p.parts), written
     assert not Path("/abs").exists() and not (tmp_path.parent / "escape").exists()
+
+
+def test_delete_gives_the_space_back(tmp_path, capsys):
+    import layerlab
+    from layerlab import cli, layers
+    from synthetic import blobs
+    (x, y), val = blobs(n=100, classes=10)
+    m = layerlab.Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(256, activation="relu"),
+                             layers.Dropout(layerlab.sweep([0.0, 0.5])), layers.Dense(10, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    store = tmp_path / "runs.db"
+    for _ in range(2):
+        m.fit(x, y, validation_data=val, epochs=3, seed=1, verbose=0, store=store)
+    both = store.stat().st_size
+    capsys.readouterr()
+    assert cli.main(["delete", "2", "--store", str(store)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "deleted run 2" and said[1].startswith(f"store {store}: ") and " MB -> " in said[1]
+    assert store.stat().st_size < both * 0.7  # a run's checkpoint is most of it: its pages went back to the disk
+    assert layerlab.load_run(1, store=store).metrics["loss"].shape == (2, 3)
