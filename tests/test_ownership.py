@@ -123,7 +123,7 @@ def test_the_heartbeat_thread_refreshes_until_the_run_is_taken_over(stopped):
     set_owner(path, DEAD_PID, HOST, age=600)
     with Store.open(path) as s:
         owner = {"pid": DEAD_PID, "host": HOST, "claimed": s.run(1)["claimed"]}
-    beat = _ownership.Heartbeat(path, 1, owner, seconds=0.05).start()
+    beat = _ownership.Heartbeat(lambda busy: Store.open(path, busy_seconds=busy), 1, owner, seconds=0.05).start()
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

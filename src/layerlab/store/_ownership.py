@@ -109,11 +109,12 @@ def _key(store, run_id):
 
 class Heartbeat:
     """A daemon thread that refreshes `owner`'s heartbeat on run `run_id` every `seconds`, on its
-    own connection; a beat that fails (a busy or full disk) is skipped, never fatal: the epoch
-    commits beat too, and a missed beat only makes the owner look older."""
+    own connection (`connect(busy_seconds)` opens a Store); a beat that fails (a busy or full
+    disk) is skipped, never fatal: the epoch commits beat too, and a missed beat only makes the
+    owner look older."""
 
-    def __init__(self, path, run_id, owner, seconds=HEARTBEAT_SECONDS):
-        self.path, self.run_id, self.owner, self.seconds = path, run_id, owner, seconds
+    def __init__(self, connect, run_id, owner, seconds=HEARTBEAT_SECONDS):
+        self.connect, self.run_id, self.owner, self.seconds = connect, run_id, owner, seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"layerlab-heartbeat-{run_id}", daemon=True)
 
@@ -127,12 +128,11 @@ class Heartbeat:
             self._thread.join(timeout=self.seconds + 1)
 
     def _run(self):
-        from ._db import Store
         store = None
         try:
             while not self._stop.wait(self.seconds):
                 try:
-                    store = store or Store.open(self.path, busy_seconds=self.seconds)
+                    store = store or self.connect(self.seconds)
                     if not store.beat(self.run_id, self.owner):
                         return  # taken over (or deleted): the epoch commit will say so
                 except StoreError:

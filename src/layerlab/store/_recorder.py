@@ -68,8 +68,9 @@ class StoreRecorder:
                 self.store.close()
             raise
         _ownership.activate(self.store, self.run_id)
-        self._heartbeat = _ownership.Heartbeat(self.store.path, self.run_id, self.owner,
-                                               self._heartbeat_seconds).start()
+        path = self.store.path
+        self._heartbeat = _ownership.Heartbeat(lambda busy: Store.open(path, busy_seconds=busy), self.run_id,
+                                               self.owner, self._heartbeat_seconds).start()
         if self.announce:
             self.announce(self)
 
