@@ -48,8 +48,8 @@ def set_owner(path, pid, host, age=0.0, status="running"):
     from datetime import UTC, datetime, timedelta
     beat = (datetime.now(UTC) - timedelta(seconds=age)).isoformat(timespec="seconds")
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE runs SET status = ?, pid = ?, host = ?, heartbeat = ? WHERE id = 1",
-                   (status, pid, host, beat))
+        db.execute("UPDATE runs SET status = ?, pid = ?, host = ?, heartbeat = ?, process = ? WHERE id = 1",
+                   (status, pid, host, beat, _ownership.process_token(pid) if host == HOST else None))
 
 
 @pytest.fixture
@@ -165,3 +165,19 @@ def test_processes_resuming_one_run_at_the_same_instant_leave_exactly_one_traini
     assert result["owner_lines"] == result["losers"] == width - 1, result
     assert (result["trained_twice"], result["doubled"], result["epochs_lost"]) == (0, 0, 0), result
     assert result["bitwise"] and result["integrity_ok"] == 1, result
+
+
+def test_a_pid_reused_by_another_process_is_not_the_owner(stopped):
+    """After the owner died (or the machine rebooted), its pid may belong to another process:
+    the recorded boot id and start time tell them apart (on Linux)."""
+    path, _ = stopped
+    if _ownership.process_token(1) is None:
+        pytest.skip("no /proc: the pid alone decides")
+    set_owner(path, 1, HOST)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE runs SET process = 'another-boot:123' WHERE id = 1")
+    with Store.open(path) as s:
+        assert owner_state(s, s.run(1)) == "gone"
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE runs SET process = ? WHERE id = 1", (_ownership.process_token(1),))
+        assert owner_state(s, s.run(1)) == "live"

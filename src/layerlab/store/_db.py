@@ -143,13 +143,14 @@ class Store:
         rows = self._read("list runs", f"""
             SELECT r.id, r.study, r.study_text, r.spec, r.spec_sha256, r.dataset, r.dataset_sha256,
                    r.layerlab_version, r.jax_version, r.python_version, r.machine, r.started, r.ended,
-                   r.status, r.epochs, r.error, r.pid, r.host, r.claimed, r.heartbeat,
+                   r.status, r.epochs, r.error, r.pid, r.host, r.claimed, r.heartbeat, r.process,
                    (SELECT COUNT(*) FROM variants v WHERE v.run_id = r.id),
                    (SELECT COALESCE(MIN(v.epochs_done), 0) FROM variants v WHERE v.run_id = r.id)
             FROM runs r {where} ORDER BY r.id""", args)
         keys = ("id", "study", "study_text", "spec", "spec_sha256", "dataset", "dataset_sha256",
                 "layerlab_version", "jax_version", "python_version", "machine", "started", "ended",
-                "status", "epochs", "error", "pid", "host", "claimed", "heartbeat", "variants", "epochs_completed")
+                "status", "epochs", "error", "pid", "host", "claimed", "heartbeat", "process", "variants",
+                "epochs_completed")
         out = []
         for row in rows:
             d = dict(zip(keys, row))
@@ -163,15 +164,15 @@ class Store:
                        "WHERE id = ?", (pid, host, run_id))
 
     def claim_run(self, run_id, owner, check) -> dict:
-        """Makes `owner` ({'pid', 'host'}) the run's owner in one transaction, after `check(run)`
-        (the run as this transaction sees it) has not raised; returns the run as claimed, with
-        `owner` now holding 'claimed' too (the token its later writes are checked against)."""
+        """Makes `owner` ({'pid', 'host', 'process'}) the run's owner in one transaction if `check(run)`
+        does not raise; returns the run as claimed; owner['claimed'] is what later writes check."""
         with self._write(f"claim run {run_id}") as db:
             run = self.run(run_id)
             check(run)
             stamp = now()
-            db.execute("UPDATE runs SET status = 'running', ended = NULL, error = NULL, pid = ?, host = ?, "
-                       "claimed = ?, heartbeat = ? WHERE id = ?", (owner["pid"], owner["host"], stamp, stamp, run["id"]))
+            db.execute("UPDATE runs SET status = 'running', ended = NULL, error = NULL, pid = ?, host = ?, process = ?, "
+                       "claimed = ?, heartbeat = ? WHERE id = ?",
+                       (owner["pid"], owner["host"], owner.get("process"), stamp, stamp, run["id"]))
         owner["claimed"] = stamp
         return {**run, "status": "running", "ended": None, "error": None, **owner, "heartbeat": stamp}
 

@@ -7,8 +7,9 @@ HEARTBEAT_SECONDS during long epochs. Each write checks that the run is still th
 (same host, pid and claim), so a process that lost its run can never record into it.
 
 Whether the owner lives:
-  live:   on this host, its process runs (and is not a zombie); on another host, its heartbeat
-          is younger than STALE_SECONDS;
+  live:   on this host, its process runs (not a zombie, and the same process: its boot and start
+          time, recorded on Linux, match, so a pid reused after the owner died or after a
+          reboot does not count); on another host, its heartbeat is younger than STALE_SECONDS;
   gone:   the run is not 'running', or its process on this host is dead: anyone may resume it;
   silent: on another host, its heartbeat is older than STALE_SECONDS: probably gone, but this
           host cannot look, so only `--force` (force=True) takes it over.
@@ -37,8 +38,20 @@ _ACTIVE: set = set()  # (store path, run id) being written by this process
 
 
 def here() -> dict:
-    """This process as an owner: {'pid', 'host'}."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    """This process as an owner: {'pid', 'host', 'process'}."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "process": process_token(os.getpid())}
+
+
+def process_token(pid):
+    """'BOOT_ID:START_TICKS' of a process on Linux (one process, even when its pid is reused), else None."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        with open(f"/proc/{pid}/stat") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22, starttime
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{start}"
 
 
 def owner_state(store, run) -> str:
@@ -50,6 +63,8 @@ def owner_state(store, run) -> str:
         return "live" if age is not None and age < STALE_SECONDS else "silent"
     if run["pid"] == os.getpid():
         return "live" if _key(store, run["id"]) in _ACTIVE else "gone"
+    if run.get("process") and process_token(run["pid"]) not in (None, run["process"]):
+        return "gone"  # the pid is another process's now
     return "live" if _pid_alive(run["pid"]) else "gone"
 
 

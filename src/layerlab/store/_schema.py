@@ -67,6 +67,7 @@ MIGRATIONS = {
     3: """
     ALTER TABLE runs ADD COLUMN claimed TEXT;    -- when (pid, host) claimed the run (ISO 8601, UTC)
     ALTER TABLE runs ADD COLUMN heartbeat TEXT;  -- the owner's last sign of life (ISO 8601, UTC)
+    ALTER TABLE runs ADD COLUMN process TEXT;    -- the owner's boot id and start time (Linux): its pid's identity
     UPDATE runs SET claimed = started, heartbeat = COALESCE(ended, started);
     """,
 }
