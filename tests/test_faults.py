@@ -23,9 +23,9 @@ def lab(tmp_path_factory, real_mnist):
 
 def test_killed_at_random_moments_and_resumed_it_is_bitwise_the_uninterrupted_run(lab):
     result = faults.kills(lab, 2, random.Random(14))
-    assert result["kills"] == 2 and result["final_exit"] == 0, result
+    assert result["kills"] == 2 and result["bitwise"] == result["runs"] >= 1, result
     assert (result["epochs_lost"], result["doubled"], result["bad_states"]) == (0, 0, []), result
-    assert result["bitwise"] and result["integrity_ok"] == result["integrity_checks"], result
+    assert result["integrity_ok"] == result["integrity_checks"], result
 
 
 def test_readers_polling_while_a_run_trains_never_see_an_error_or_half_an_epoch(lab):
@@ -108,9 +108,10 @@ def test_settings_in_file_names_never_write_outside_the_chosen_folder(tmp_path, 
     with `../`, `/`, NUL and a 300-character name, every file lands inside the folder given."""
     import os
 
+    from synthetic import blobs
+
     import layerlab
     from layerlab import cli, layers
-    from synthetic import blobs
     pytest.importorskip("tensorboard")
     work = tmp_path / "work"
     work.mkdir()
@@ -133,9 +134,10 @@ def test_settings_in_file_names_never_write_outside_the_chosen_folder(tmp_path, 
 
 
 def test_delete_gives_the_space_back(tmp_path, capsys):
+    from synthetic import blobs
+
     import layerlab
     from layerlab import cli, layers
-    from synthetic import blobs
     (x, y), val = blobs(n=100, classes=10)
     m = layerlab.Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(256, activation="relu"),
                              layers.Dropout(layerlab.sweep([0.0, 0.5])), layers.Dense(10, activation="softmax")])

@@ -173,35 +173,55 @@ def _read_line(process, timeout=120):
 
 # -- the faults ------------------------------------------------------------------------------------------
 def kills(lab, n, rng):
-    """SIGKILL at `n` random moments of one run, resuming after each; then it runs to the end."""
-    store, landed, attempts, integrity, bad, epochs = lab.store(), 0, 0, 0, [], 0
-    while landed < n and attempts < 3 * n:
-        window = lab.train_seconds * max(0.25, 1 - epochs / lab.epochs)  # the moments of what is left
-        attempts += 1
-        args = ["run", lab.study] if attempts == 1 else ["run", "--resume", "1"]
+    """SIGKILL at `n` random moments, resuming after each; a run that finishes before its kill
+    is checked (bitwise) and a new one started, so the kills spread over several runs."""
+    out = {"kills": 0, "processes": 0, "runs": 0, "bitwise": 0, "doubled": 0, "epochs_lost": 0,
+           "integrity_ok": 0, "integrity_checks": 0, "bad_states": []}
+    store, epochs, scale = None, 0, 1.0
+    while out["kills"] < n and out["processes"] < 4 * n:
+        if store is None:
+            store, epochs = lab.store(), 0
+            out["runs"] += 1
+        args = ["run", lab.study] if epochs == 0 and not _has_run(store) else ["run", "--resume", "1"]
         p = lab.launch(*args, "--store", store, "--quiet")
-        started = _read_line(p)
-        time.sleep(rng.uniform(0, window))
+        out["processes"] += 1
+        if not _read_line(p):
+            raise AssertionError(f"no run started: {p.communicate()}")
+        time.sleep(rng.uniform(0, scale * lab.train_seconds * max(0.25, 1 - epochs / lab.epochs)))
         alive = p.poll() is None
         p.kill()
-        _, err = p.communicate()
-        if not started:
-            raise AssertionError(f"no run started: {err}")
+        p.communicate()
         state = check_store(lab, store)
-        integrity += state["integrity_ok"]
-        epochs = state["epochs"]
+        out["integrity_checks"] += 1
+        out["integrity_ok"] += state["integrity_ok"]
         if not (state["whole"] and state["prefix_ok"] and state["integrity_ok"]):
-            bad.append(state)
-        if alive and state["epochs"] < lab.epochs:
-            landed += 1
-        elif state["epochs"] == lab.epochs:
-            break  # finished before the kill: no more kills on this run
+            out["bad_states"].append(state)
+        epochs = state["epochs"]
+        if alive and epochs < lab.epochs:
+            out["kills"] += 1
+        else:
+            scale *= 0.7  # it finished first: later kills come sooner
+        if epochs == lab.epochs or out["kills"] == n:
+            _finish(lab, store, out)
+            store = None
+    return out
+
+
+def _has_run(store):
+    with sqlite3.connect(store) as db:
+        return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] > 0
+
+
+def _finish(lab, store, out):
+    """Resumes a run to its end and adds its checks to `out`."""
     final = lab.run("run", "--resume", "1", "--store", store, "--quiet")
     state = check_store(lab, store)
-    return {"kills": landed, "processes": attempts + 1, "final_exit": final.returncode,
-            "bitwise": same_as_reference(lab, store), "doubled": state["doubled"],
-            "epochs_lost": lab.epochs - state["epochs"], "integrity_ok": integrity + state["integrity_ok"],
-            "integrity_checks": attempts + 1, "bad_states": bad}
+    out["processes"] += 1
+    out["bitwise"] += final.returncode == 0 and same_as_reference(lab, store)
+    out["doubled"] += state["doubled"]
+    out["epochs_lost"] += lab.epochs - state["epochs"]
+    out["integrity_checks"] += 1
+    out["integrity_ok"] += state["integrity_ok"]
 
 
 def races(lab, rounds, width, rng):
