@@ -435,7 +435,8 @@ def read_only(lab):
                                cwd="/", env=dict(os.environ, PYTHONPATH=str(ROOT / "src")), check=False)
         if probe.returncode != 0:
             return {"skipped": f"running as root, where permissions do not stop writes, and this Python "
-                               f"({sys.executable}) cannot run as nobody to try it: {probe.stderr.strip()[-80:]}"}
+                               f"({sys.executable}) cannot run as nobody to try it "
+                               f"({(probe.stderr.strip().splitlines() or ['?'])[-1]})"}
     folder = Path(tempfile.mkdtemp(prefix="layerlab-ro-"))
     path = folder / "runs.db"
     shutil.copy(lab.reference_store, path)
