@@ -353,14 +353,16 @@ def two_runs(lab):
             "integrity_ok": sum(s["integrity_ok"] for s in states), "doubled": sum(s["doubled"] for s in states)}
 
 
-def disk_full(lab, n, rng, moments=None):
+def disk_full(lab, n, rng, moments=None, growing=EPOCHS - 1, pages=4):
     """The store may grow by only a few pages from a random epoch on (or at `moments`, a list of
-    (epoch, pages)); the run stops with one line, exit 2, and a resume with room again finishes bitwise."""
+    (epoch, pages)); the run stops with one line, exit 2, and a resume with room again finishes bitwise.
+    The store grows only while its first checkpoints are written (then freed pages are reused, and
+    the history needs a page every few epochs): `growing` and `pages` choose where the limit falls."""
     out = {"tries": 0, "filled": 0, "one_line": 0, "integrity_ok": 0, "prefix_ok": 0, "bitwise": 0}
-    moments = moments or [(rng.randrange(0, lab.epochs - 1), rng.randrange(0, 4)) for _ in range(n)]
-    for epoch, pages in moments:
+    moments = moments or [(rng.randrange(0, growing), rng.randrange(0, pages)) for _ in range(n)]
+    for epoch, room in moments:
         store = lab.store()
-        full = f"{epoch}:{pages}"
+        full = f"{epoch}:{room}"
         done = lab.run("run", lab.study, "--store", store, "--quiet", full=full, sleep=0)
         out["tries"] += 1
         if done.returncode == 0:
@@ -487,6 +489,10 @@ def main(argv=None):
     parser.add_argument("--readers", type=int, default=1)
     parser.add_argument("--disk-full", type=int, default=10)
     parser.add_argument("--damage", type=int, default=30)
+    parser.add_argument("--full-at", type=int, nargs=2, default=(EPOCHS - 1, 4), metavar=("EPOCHS", "PAGES"),
+                        help="disk full from a random epoch below EPOCHS, with room for a random number of "
+                             "pages below PAGES (80: anywhere inside a checkpoint's write)")
+    parser.add_argument("--only", nargs="+", metavar="FAULT", help="run only these faults (names as in the output)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the results here as JSON too")
     args = parser.parse_args(argv)
@@ -496,11 +502,13 @@ def main(argv=None):
     faults = [("kills", lambda: kills(lab, args.kills, rng)), ("races_of_2", lambda: races(lab, args.races, 2, rng)),
               ("races_of_4", lambda: races(lab, args.races, 4, rng)),
               ("readers", lambda: [readers(lab, rng) for _ in range(args.readers)]), ("two_runs", lambda: two_runs(lab)),
-              ("disk_full", lambda: disk_full(lab, args.disk_full, rng)), ("damaged", lambda: damaged(lab, args.damage, rng)),
+              ("disk_full", lambda: disk_full(lab, args.disk_full, rng, growing=args.full_at[0], pages=args.full_at[1])), ("damaged", lambda: damaged(lab, args.damage, rng)),
               ("read_only", lambda: read_only(lab)), ("bad_checksum", lambda: bad_checksum(lab))]
     with tempfile.TemporaryDirectory(prefix="layerlab-faults-") as folder:
         lab = Lab(folder)
         for name, fault in faults:
+            if args.only and name not in args.only:
+                continue
             results[name] = fault()
             results["seconds"] = round(time.monotonic() - started)
             if args.out:  # after each fault: what was measured survives a suite cut short
