@@ -54,7 +54,7 @@ def test_run_records_the_study_and_says_where(layerlab_cmd):
         {"id": 1, "status": "finished", "epochs_completed": 2, "epochs": 2, "variants": 2}
     assert run["study"].endswith("s.toml")
     code, out, _ = layerlab_cmd("runs")
-    assert out.splitlines()[0].split() == ["id", "study", "status", "epochs", "variants", "started"]
+    assert out.splitlines()[0].split() == ["id", "study", "status", "epochs", "variants", "started", "heartbeat"]
     assert out.splitlines()[2].split()[:5] == ["1", "s.toml", "finished", "2/2", "2"]
 
 
@@ -159,7 +159,9 @@ def test_datasets_says_where_each_is_found(layerlab_cmd, real_mnist):
 @pytest.mark.usefixtures("real_mnist")
 def test_delete_removes_a_run_and_everything_it_recorded(layerlab_cmd, tmp_path):
     assert layerlab_cmd("run", "s.toml", "--quiet")[0] == 0
-    assert layerlab_cmd("delete", 1) == (0, "deleted run 1\n", "")
+    code, out, err = layerlab_cmd("delete", 1)
+    assert (code, out.splitlines()[0], err) == (0, "deleted run 1", "")
+    assert out.splitlines()[1].startswith("store layerlab-runs/layerlab.db: ") and out.count("\n") == 2
     assert json.loads(layerlab_cmd("runs", "--json")[1]) == []
     with sqlite3.connect(tmp_path / "layerlab-runs" / "layerlab.db") as db:
         assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("history", "checkpoints", "variants")] == [0, 0, 0]

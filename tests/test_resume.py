@@ -184,7 +184,7 @@ def test_killed_at_chosen_moments_and_resumed_it_is_bitwise_the_uninterrupted_ru
             process.communicate()
         run = assert_consistent(store, "running", said)  # a killed run cannot say so: its status stays
         assert run["epochs_completed"] == epochs, said
-        assert layerlab.store.run_status(Store.open(store), run) == "stopped", said
+        assert layerlab.store.run_status(Store.open(store), run) == "interrupted", said
     assert cli.main(["run", "--resume", "1", "--store", str(store), "--quiet"]) == 0
     rows, weights = recorded(store)
     assert rows == reference[0], said

@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import sqlite3
 import threading
 
@@ -293,7 +294,7 @@ def test_two_writers_at_once_both_succeed_and_a_reader_sees_whole_epochs(tmp_pat
 
 def test_process_alive_tells_a_killed_run_from_a_running_one(tmp_path):
     store = Store.open(tmp_path / "runs.db", create=True)
-    run_id = store.create_run(dict(_fields("x"), pid=2 ** 22 + 12345, host=_recorder.socket.gethostname()),
+    run_id = store.create_run(dict(_fields("x"), pid=2 ** 22 + 12345, host=socket.gethostname()),
                               [{"idx": 0, "settings": {"seed": 0}, "seed": 0, "grp": 0}])
     assert not _recorder.process_alive(store, store.run(run_id))  # no such process
     with sqlite3.connect(store.path) as db:

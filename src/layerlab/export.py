@@ -6,6 +6,7 @@ and the per-variant table of final and best metrics that `layerlab show` prints.
 >>> result = layerlab.load_run(1)                          # doctest: +SKIP
 >>> export.to_tensorboard(result, "tb/run-1")             # doctest: +SKIP
 """
+import hashlib
 import json
 import re
 import time
@@ -117,5 +118,11 @@ def _hparam(v):
     return v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
 
 
-def _slug(label):
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "variant"
+def _slug(label, limit=100):
+    """A file name's part from a variant's label (its settings, layer names included): only
+    [A-Za-z0-9_.=-], so never a separator or NUL; at most `limit` characters, a long label
+    cut and told apart by a hash of the whole (a file name may have 255 bytes)."""
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "variant"
+    if len(slug) > limit:
+        slug = f"{slug[:limit - 9]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+    return slug

@@ -12,7 +12,7 @@ import numpy as np
 from layerlab import engine, losses, optimizers
 from layerlab.errors import ConfigError, StoreError
 from layerlab.models import Sequential
-from layerlab.store import Store, checkpoint
+from layerlab.store import Store, checkpoint, run_status
 from layerlab.training import History, SweepResult
 
 BAD_VARIANT = ("load_model: variant: expected an index from 0 to {last} of run {run}'s variants; "
@@ -45,6 +45,7 @@ def load_run(run_id, store=None) -> SweepResult:
         run = s.run(run_id)
         variants = s.variants(run["id"])
         rows = s.history(run["id"])
+        run["status"] = run_status(s, run)  # 'running' only while its owner lives
         spec = run["spec"]
         epochs = max((r[1] for r in rows), default=-1) + 1
         metrics = {k: np.full((len(variants), epochs), np.nan, np.float64) for k in spec["metrics"]}
@@ -77,7 +78,7 @@ def load_model(run_id, variant=0, store=None, which="last") -> Sequential:
         raise ConfigError(BAD_WHICH.format(received=which))
     if isinstance(run_id, (str, os.PathLike)) and str(run_id).endswith((".keras", ".h5")):
         raise ConfigError(KERAS_FILE_GIVEN.format(received=str(run_id)))
-    with _open(store) as s:
+    with _open(store) as s, s.snapshot():
         run = s.run(run_id)
         variants = s.variants(run["id"])
         if isinstance(variant, bool) or not isinstance(variant, (int, np.integer)) or \
@@ -197,7 +198,7 @@ class _LazyWeights:
         return len(self.variants)
 
     def __getitem__(self, i):
-        with Store.open(self.path) as s:
+        with Store.open(self.path) as s, s.snapshot():  # its checkpoint is not pruned between two reads
             model = model_for(self.run["spec"], self.variants[i]["settings"])
             model.params = _weights(s, self.run, self.variants[i], model)
             _restore_best(s, self.run, self.variants[i], model)

@@ -15,6 +15,10 @@ The slices of one group are placed together (a Ray placement group), so none of 
 a sibling that cannot start, and none runs more than `lead` epochs ahead of its slowest sibling:
 the driver keeps a slice's states until the whole group has reached that epoch.
 
+A cluster given by address (address= or $RAY_ADDRESS) is asked for its id first, with a deadline
+of CONNECT_SECONDS: a wrong address fails in seconds with one line, where ray.init would retry
+for minutes.
+
 A little longer than 300 lines: the backend's options, the driver's loop (placement, backpressure,
 retries) and the messages that name what Ray did are one story, read best in one file.
 """
@@ -45,6 +49,9 @@ RETRYING = ("group {group} slice {slice} ({variants} variants): {error}; resubmi
             "(retry {retry} of {retries}).")
 GAVE_UP = ("Ray: group {group} slice {slice} lost its worker {times} times; expected at most max_retries={retries} "
            "({error}). Every epoch recorded so far is kept: resume the run, or pass a larger max_retries.")
+
+
+CONNECT_SECONDS = 10.0  # how long a cluster given by address has to answer
 
 
 class RayNotInstalled(ConfigError, ImportError):
@@ -98,11 +105,14 @@ class Ray:
                 f"max_retries={self.max_retries!r}, lead={self.lead!r})")
 
     # -- fit's side -------------------------------------------------------------------------------
-    def train(self, groups, make_job, data):
-        """Trains every group (see layerlab.backends.base) on the cluster; `data` is
-        (x, y, x_val, y_val). Returns when every group has recorded its last epoch."""
+    def connect(self):
+        """Connects to the cluster (once; train() does it too): `layerlab run` calls it before it
+        records a run, so that a wrong address costs no run in the store."""
         ray = _import_ray()
         if not ray.is_initialized():
+            error = _no_answer(self.address)
+            if error:
+                raise LayerlabError(NO_CLUSTER.format(cluster=_cluster(self.address), error=error))
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             with warnings.catch_warnings():  # JAX warns of any fork; Ray's is a fork+exec of its own daemons
                 warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
@@ -111,6 +121,12 @@ class Ray:
                 except ConnectionError as e:
                     raise LayerlabError(NO_CLUSTER.format(cluster=_cluster(self.address),
                                                           error=_one_line(e.__cause__ or e))) from e
+        return ray
+
+    def train(self, groups, make_job, data):
+        """Trains every group (see layerlab.backends.base) on the cluster; `data` is
+        (x, y, x_val, y_val). Returns when every group has recorded its last epoch."""
+        ray = self.connect()
         self.workers, self.restarts = {}, []
         jobs = [make_job(group, init=False) for group in groups]  # the workers draw the initial weights
         capacity, gpus = self._capacity(ray)
@@ -304,6 +320,32 @@ def _cluster(address):
     if address in (None, "auto") and env:
         return f"the cluster at $RAY_ADDRESS={env!r}"
     return "the cluster `ray start` began on this machine" if address is None else f"the cluster at {address!r}"
+
+
+def _no_answer(address, seconds=None):
+    """Why the cluster at `address` (or $RAY_ADDRESS) does not answer a request for its id within
+    CONNECT_SECONDS, or None: it answered, or there is no address to ask (Ray looks on this machine)."""
+    env = os.environ.get("RAY_ADDRESS")
+    target = env if address in (None, "auto") and env else address
+    if target in (None, "auto", "local") or target.startswith("ray://"):
+        return None  # ray:// is Ray Client's protocol, not the cluster's: ray.init asks it
+    try:
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:
+        return None
+    seconds = CONNECT_SECONDS if seconds is None else seconds
+    channel = grpc.insecure_channel(target)
+    try:
+        gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(gcs_service_pb2.GetClusterIdRequest(),
+                                                                          timeout=seconds)
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return f"no answer within {seconds:g} s"
+        return f"{e.code().name}: {(e.details() or '').splitlines()[0][:120]}"
+    finally:
+        channel.close()
+    return None
 
 
 def _one_line(error):

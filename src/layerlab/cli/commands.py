@@ -12,8 +12,12 @@ KERAS_NEEDS_OUT = ("export: --out: expected a .keras path with --format keras; r
                    "Add e.g. `--out model.keras` (`layerlab export {run} --format keras --out model.keras`).")
 KERAS_ONLY = ("export: {flag}: expected only with --format keras; received it with another format. "
               "Add --format keras or leave {flag} out.")
-DELETE_RUNNING = ("delete: run {run} is still being written by process {pid}; expected a stopped run. "
-                  "Stop it first (Ctrl-C), then delete it.")
+NO_EPOCH_YET = ("{command}: run {run} has no recorded epoch yet; expected at least one to analyse. Wait for its "
+                "first epoch (`layerlab runs` shows its progress).")
+DELETE_RUNNING = ("delete: run {run} is owned by {owner}; expected a run no live process trains. "
+                  "Stop that process first (Ctrl-C), then delete it.")
+DELETE_SILENT = ("delete: run {run} is owned by {owner}, silent for longer than {limit:g} s, on another host; "
+                 "expected --force to delete it. Make sure it is stopped, then pass --force.")
 
 
 class Summary(Command):
@@ -36,18 +40,20 @@ class Runs(Command):
 
     def take_action(self, args):
         from layerlab.runs import display
-        from layerlab.store import Store, run_status
-        with Store.open(args.store) as store:
+        from layerlab.store import Store, heartbeat_age, run_status
+        with Store.open(args.store) as store, store.snapshot():
             runs = [{"id": r["id"], "study": r["study"], "status": run_status(store, r),
                      "epochs_completed": r["epochs_completed"], "epochs": r["epochs"], "variants": r["variants"],
-                     "dataset": r["dataset"], "started": r["started"], "ended": r["ended"], "error": r["error"]}
+                     "dataset": r["dataset"], "started": r["started"], "ended": r["ended"], "error": r["error"],
+                     "owner": {"pid": r["pid"], "host": r["host"], "since": r["claimed"]},
+                     "heartbeat": r["heartbeat"], "heartbeat_age": heartbeat_age(r)}
                     for r in store.runs()]
         if args.json:
             print(json.dumps(runs, indent=1))
         else:
-            print(table(["id", "study", "status", "epochs", "variants", "started"],
+            print(table(["id", "study", "status", "epochs", "variants", "started", "heartbeat"],
                          [[r["id"], display(r["study"]), r["status"], f"{r['epochs_completed']}/{r['epochs']}",
-                           r["variants"], r["started"]] for r in runs]) or "no runs yet")
+                           r["variants"], r["started"], ago(r["heartbeat_age"])] for r in runs]) or "no runs yet")
         return 0
 
 
@@ -78,6 +84,7 @@ class Show(Command):
                 raise ConfigError(SHOW_FLAG_ALONE.format(flag=given[0], run=args.run))
         result = load_run(args.run, store=store_path(args))
         if args.analysis:
+            has_epochs(result, "show --analysis")
             analysis = analyze(result, slope_after=args.slope_after or SLOPE_AFTER,
                                tolerance=TOLERANCE if args.tolerance is None else args.tolerance)
             print(json.dumps(analysis.to_dict(), indent=1) if args.json else analysis)
@@ -86,9 +93,12 @@ class Show(Command):
         if args.json:
             print(json.dumps({"run": result.run, "variants": rows}, indent=1))
             return 0
+        from layerlab.store import heartbeat_age
         run = result.run
-        print(f"run {run['id']}: {display(run['study'])}, {run['status']}, "
-              f"{run['epochs_completed']}/{run['epochs']} epochs, started {run['started']}")
+        owner = f" by process {run['pid']} on {run['host']}" if run["status"] == "running" else ""
+        print(f"run {run['id']}: {display(run['study'])}, {run['status']}{owner}, "
+              f"{run['epochs_completed']}/{run['epochs']} epochs, started {run['started']}, "
+              f"last heartbeat {ago(heartbeat_age(run))}")
         names = list(result.metrics)
         best = [n for n in ("val_loss", "val_accuracy") if n in names] or names[:1]
         headers = ["#", "variant", "epochs"] + names + [f"best {n} (epoch)" for n in best] + ["diverged"]
@@ -183,6 +193,7 @@ class Report(Command):
         from layerlab.report import write_report
         from layerlab.runs import display, load_run, summary_text
         result = load_run(args.run, store=store_path(args))
+        has_epochs(result, "report")
         run = result.run
         study = run["spec"].get("study")
         name = study["study"]["name"] if study else display(run["study"])
@@ -214,19 +225,48 @@ class Datasets(Command):
 
 
 class Delete(Command):
-    """Delete runs from the store (their history and checkpoints too)."""
+    """Delete runs from the store (their history and checkpoints too) and give the space back."""
 
     def add_arguments(self, parser):
         parser.add_argument("runs", nargs="+", metavar="RUN", help="run ids")
+        parser.add_argument("--force", action="store_true", help="also a run whose owner on another host has "
+                            "been silent too long (never one whose owner lives)")
 
     def take_action(self, args):
         from layerlab.errors import StoreError
-        from layerlab.store import Store, process_alive
+        from layerlab.store import STALE_SECONDS, Store, owner_state, owner_text
         with Store.open(args.store) as store:
+            before = store.size()
             for run_id in args.runs:
                 run = store.run(run_id)
-                if process_alive(store, run):
-                    raise StoreError(DELETE_RUNNING.format(run=run["id"], pid=run["pid"]))
+                state = owner_state(store, run)
+                if state == "live":
+                    raise StoreError(DELETE_RUNNING.format(run=run["id"], owner=owner_text(run)))
+                if state == "silent" and not args.force:
+                    raise StoreError(DELETE_SILENT.format(run=run["id"], owner=owner_text(run), limit=STALE_SECONDS))
                 store.delete_run(run["id"])
                 print(f"deleted run {run['id']}")
+            store.vacuum()  # the freed pages go back to the disk, not only to later runs
+            print(f"store {store.path}: {megabytes(before)} -> {megabytes(store.size())}")
         return 0
+
+
+def has_epochs(result, command):
+    """A run just started (polled while it trains) has nothing to analyse yet: one line says so."""
+    from layerlab.errors import StoreError
+    if not result.run["epochs_completed"]:
+        raise StoreError(NO_EPOCH_YET.format(command=command, run=result.run["id"]))
+
+
+def megabytes(n):
+    return f"{n / 1e6:.2f} MB"
+
+
+def ago(seconds):
+    """'4 s ago', '3 min ago', '2 h ago', '5 d ago'; '-' for None."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"

@@ -22,6 +22,9 @@ class Run(Command):
         parser.add_argument("--epochs", type=positive, help="override the study's epochs")
         parser.add_argument("--resume", nargs="?", const=True, metavar="RUN",
                             help="continue RUN, or this study's last unfinished run, from its last committed epoch")
+        parser.add_argument("--force", action="store_true",
+                            help="with --resume: take over a run whose owner on another host has been silent too "
+                                 "long (see docs/reliability.md); a run whose owner lives is never taken over")
         parser.add_argument("--keep-best", action="store_true",
                             help="also keep each variant's checkpoint at its lowest val_loss")
         parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -46,6 +49,8 @@ class Run(Command):
         store, study, resume, epochs = _study_and_run(args)
         if study is None:
             return 0
+        if args.backend == "ray":
+            backend.connect()  # a wrong --address: one line within seconds, and no run recorded
         data, dataset = study.data()  # every dataset of the study, and its name and checksum for the store
 
         def announce(recorder):
@@ -55,7 +60,7 @@ class Run(Command):
         recorder = StoreRecorder(store, resume=resume, dataset=dataset, announce=announce,
                                  study={"path": str(Path(study.file).resolve()), "text": study.text,
                                         "resolved": study.resolved(epochs)},
-                                 keep_best=study.keep_best or args.keep_best)
+                                 keep_best=study.keep_best or args.keep_best, force=args.force)
         verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
         try:
             result = study.train(data, epochs, verbose=verbose, store=recorder, backend=backend)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import platform
-import socket
 import sys
 import warnings
 
@@ -22,16 +21,12 @@ from layerlab._version import __version__
 from layerlab.errors import ConfigError, StoreError, StoreWarning
 from layerlab.recording import FRESH, Resumed
 
-from . import checkpoint
+from . import _ownership, checkpoint
 from ._db import Store
 
-STILL_RUNNING = ("resume: run {run} is still being written by process {pid} on {host}; expected a "
-                 "stopped run. Wait for it to end (or stop it), then resume.")
 CHANGED = ("resume: run {run} was recorded with {path} = {recorded}; this fit has {received}. "
            "Resume with the settings it was recorded with, or start a new run (leave out resume).")
 FALLBACK = "run {run}: {problems}; resuming group {group} from {start} instead."
-
-_ACTIVE: set = set()  # (store path, run id) being written by this process
 
 
 class StoreRecorder:
@@ -43,17 +38,21 @@ class StoreRecorder:
     study: {'path', 'text', 'resolved'} of a study file. keep_last: how many of a group's
     latest checkpoints to keep (more: a fallback if one is damaged); keep_best: keep each
     variant's checkpoint at its lowest val_loss too. announce: called with the recorder once
-    the run id is known.
+    the run id is known. force: resume a run whose owner on another host has been silent for
+    longer than layerlab.store._ownership.STALE_SECONDS (a live owner is never taken over).
+    heartbeat: seconds between the owner's heartbeats during an epoch.
     """
 
     def __init__(self, store=None, *, resume=None, data=None, dataset=None, study=None,
-                 keep_last=1, keep_best=False, announce=None):
+                 keep_last=1, keep_best=False, announce=None, force=False,
+                 heartbeat=_ownership.HEARTBEAT_SECONDS):
         self._owns_store = not isinstance(store, Store)
         self.store = Store.open(store, create=True) if self._owns_store else store
         self.resume, self.data, self.dataset, self.study = resume, data, dataset, study
         self.keep_last, self.keep_best, self.announce = max(1, int(keep_last)), bool(keep_best), announce
         self.run_id, self.status, self.epochs_before = None, None, 0
         self._orders, self._failure = {}, None
+        self.force, self.owner, self._heartbeat_seconds, self._heartbeat = bool(force), None, heartbeat, None
 
     # -- the recorder protocol ------------------------------------------------------------------
     def start(self, *, model, variants, groups, fit_args, metric_names, name=None):
@@ -62,27 +61,41 @@ class StoreRecorder:
                         self.study["resolved"] if self.study else None)
         spec_sha = _sha(json.dumps(spec, sort_keys=True))
         dataset, data_sha = self.dataset or ("arrays", data_checksum(self.data))
+        try:
+            self._claim(spec, spec_sha, dataset, data_sha, fit_args, variants, groups, name)
+        except BaseException:
+            if self._owns_store:
+                self.store.close()
+            raise
+        _ownership.activate(self.store, self.run_id)
+        path = self.store.path
+        self._heartbeat = _ownership.Heartbeat(lambda busy: Store.open(path, busy_seconds=busy), self.run_id,
+                                               self.owner, self._heartbeat_seconds).start()
+        if self.announce:
+            self.announce(self)
+
+    def _claim(self, spec, spec_sha, dataset, data_sha, fit_args, variants, groups, name):
+        """A new run, or the run to resume claimed: either way this process owns it now."""
+        self.owner = _ownership.here()
         if self.resume is None:
             group_of = {i: g for g, indices in enumerate(groups) for i in indices}
             self.run_id = self.store.create_run(dict(
                 study=self.study["path"] if self.study else (name or script_name()),
                 study_text=self.study["text"] if self.study else None, spec=json.dumps(spec),
                 spec_sha256=spec_sha, dataset=dataset, dataset_sha256=data_sha, epochs=fit_args["epochs"],
-                pid=os.getpid(), host=socket.gethostname(), **provenance()),
+                **self.owner, **provenance()),
                 [{"idx": i, "settings": v, "seed": v["seed"], "grp": group_of[i]} for i, v in enumerate(variants)])
-        else:
-            run = self.store.run(self.resume)
-            self.run_id = run["id"]
-            if process_alive(self.store, run):
-                raise StoreError(STILL_RUNNING.format(run=run["id"], pid=run["pid"], host=run["host"]))
-            recorded = {"spec": _trained(run["spec"]), "dataset": run["dataset_sha256"],
-                        "variants": [v["settings"] for v in self.store.variants(run["id"])]}
-            _same(run["id"], recorded, {"spec": _trained(spec), "variants": variants, "dataset": data_sha})
-            self.epochs_before = run["epochs_completed"]
-            self.store.mark_running(run["id"], os.getpid(), socket.gethostname())
-        _ACTIVE.add(_key(self.store, self.run_id))
-        if self.announce:
-            self.announce(self)
+            self.owner["claimed"] = self.store.run(self.run_id)["claimed"]
+            return
+        run = self.store.run(self.resume)
+        self.run_id = run["id"]
+        _ownership.check_claim(self.store, run, self.force)  # a clear line before comparing settings
+        recorded = {"spec": _trained(run["spec"]), "dataset": run["dataset_sha256"],
+                    "variants": [v["settings"] for v in self.store.variants(run["id"])]}
+        _same(run["id"], recorded, {"spec": _trained(spec), "variants": variants, "dataset": data_sha})
+        run = self.store.claim_run(run["id"], self.owner,
+                                   lambda now: _ownership.check_claim(self.store, now, self.force))
+        self.epochs_before = run["epochs_completed"]
 
     def group_start(self, group, order) -> Resumed:
         self._orders[group] = [int(i) for i in order]
@@ -121,7 +134,8 @@ class StoreRecorder:
         diverged = [order[j] for j in trained if not np.isfinite(row["loss"][j])]
         try:
             self.store.commit_epoch(self.run_id, group, epoch, rows, checkpoint.pack(state(), extras), diverged,
-                                    keep_best=self.keep_best and "val_loss" in self.names, keep_last=self.keep_last)
+                                    keep_best=self.keep_best and "val_loss" in self.names, keep_last=self.keep_last,
+                                    owner=self.owner)
         except StoreError as e:
             self._failure = e
             raise
@@ -135,7 +149,8 @@ class StoreRecorder:
             self.status, error = "failed", (str(cause).splitlines() or [type(cause).__name__])[0]
         else:
             self.status, error = "interrupted", None
-        _ACTIVE.discard(_key(self.store, self.run_id))
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         try:
             if self.run_id is None:
                 return
@@ -145,11 +160,12 @@ class StoreRecorder:
                     self.store.checkpoint_wal()  # frees the WAL's space for the status update
                 except StoreError:
                     pass
-            self.store.finish_run(self.run_id, self.status, error)
+            self.store.finish_run(self.run_id, self.status, error, owner=self.owner)
         except StoreError:
             if exc is None:
                 raise  # otherwise the exception on its way out says more
         finally:
+            _ownership.deactivate(self.store, self.run_id)
             if self._owns_store:
                 self.store.close()
 
@@ -215,33 +231,17 @@ def provenance() -> dict:
 
 
 def process_alive(store, run) -> bool:
-    """Whether the process recorded as writing `run` still runs (False if it cannot be told)."""
-    if run["status"] != "running" or not run["pid"] or run["host"] != socket.gethostname():
-        return False
-    if run["pid"] == os.getpid():
-        return _key(store, run["id"]) in _ACTIVE
-    try:
-        os.kill(run["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child not yet reaped is a zombie: it no longer writes
-        with open(f"/proc/{run['pid']}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    """Whether the run's owner lives: its process on this host runs, or its heartbeat from another
+    host is fresh (layerlab.store._ownership)."""
+    return _ownership.owner_state(store, run) == "live"
 
 
 def run_status(store, run) -> str:
-    """The recorded status, or 'stopped' for a 'running' run whose process is gone (killed or crashed)."""
+    """The recorded status, honestly: 'running' only while the owner lives, else 'interrupted'
+    for a run whose owner is gone (killed, crashed, or silent on another host)."""
     if run["status"] == "running" and not process_alive(store, run):
-        return "stopped"
+        return "interrupted"
     return run["status"]
-
-
-def _key(store, run_id):
-    return os.path.abspath(store.path), run_id
 
 
 def _trained(spec):

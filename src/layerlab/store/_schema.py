@@ -12,7 +12,7 @@ from pathlib import Path
 
 from layerlab.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x4C4C4142  # "LLAB"
 BUSY_SECONDS = 120.0  # a second writer waits this long for the first one's epoch commit
 
@@ -64,6 +64,12 @@ MIGRATIONS = {
     UPDATE variants SET epochs_done = (SELECT COUNT(DISTINCT epoch) FROM history h
                                        WHERE h.run_id = variants.run_id AND h.variant = variants.idx);
     """,
+    3: """
+    ALTER TABLE runs ADD COLUMN claimed TEXT;    -- when (pid, host) claimed the run (ISO 8601, UTC)
+    ALTER TABLE runs ADD COLUMN heartbeat TEXT;  -- the owner's last sign of life (ISO 8601, UTC)
+    ALTER TABLE runs ADD COLUMN process TEXT;    -- the owner's boot id and start time (Linux): its pid's identity
+    UPDATE runs SET claimed = started, heartbeat = COALESCE(ended, started);
+    """,
 }
 
 NO_STORE = ("store {path}: no such file; expected a run store written by `layerlab run` or "
@@ -79,8 +85,9 @@ TOO_NEW = ("store {path}: schema version {version}, newer than this layerlab's {
            "or pass --store with another path.")
 
 
-def connect(path, create: bool) -> sqlite3.Connection:
-    """An open connection to the store at `path`, at SCHEMA_VERSION, in WAL mode."""
+def connect(path, create: bool, busy_seconds=BUSY_SECONDS) -> sqlite3.Connection:
+    """An open connection to the store at `path`, at SCHEMA_VERSION, in WAL mode; a write waits
+    up to `busy_seconds` for another writer's transaction."""
     path = Path(path)
     if path.is_dir():
         raise StoreError(CANNOT_OPEN.format(path=path, error="it is a folder"))
@@ -95,19 +102,19 @@ def connect(path, create: bool) -> sqlite3.Connection:
         raise StoreError(CANNOT_OPEN.format(path=path, error="permission denied"))
     try:
         # Autocommit mode: every write transaction is an explicit BEGIN IMMEDIATE ... COMMIT.
-        conn = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as e:
         raise StoreError(CANNOT_OPEN.format(path=path, error=e)) from None
     try:
-        _prepare(conn, path)
+        _prepare(conn, path, busy_seconds)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _prepare(conn, path):
-    deadline = time.monotonic() + BUSY_SECONDS
+def _prepare(conn, path, busy_seconds=BUSY_SECONDS):
+    deadline = time.monotonic() + busy_seconds
     while True:
         try:
             return _prepare_once(conn, path)
