@@ -137,6 +137,20 @@ def test_predict_answers_every_readable_image_and_says_which_failed(recorded, tm
     assert code == 0 and out.startswith(f"{paths[0]}: ") and out.count("(") == 3
 
 
+def test_predict_reads_a_saved_keras_model_as_the_run_it_came_from(recorded, tmp_path):
+    _seven(tmp_path / "seven.png")
+    layerlab.load_model(1, 1, store=recorded).save(tmp_path / "m.keras")
+    code, out, _ = call("predict", tmp_path / "m.keras", tmp_path / "seven.png", "--json")
+    from_file = json.loads(out)[0]["predictions"]
+    code_run, out_run, _ = call("predict", 1, tmp_path / "seven.png", "--variant", 1, "--json", "--store", recorded)
+    assert code == code_run == 0
+    assert [p["class"] for p in from_file] == [p["class"] for p in json.loads(out_run)[0]["predictions"]]
+    for a, b in zip(from_file, json.loads(out_run)[0]["predictions"]):
+        assert a["probability"] == pytest.approx(b["probability"], abs=1e-5)
+    code, _, err = call("predict", tmp_path / "m.keras", tmp_path / "seven.png", "--variant", 0)
+    assert code == 2 and err.count("\n") == 1 and "--variant" in err
+
+
 def test_fashion_mnist_classes_are_named_in_predictions(recorded, tmp_path):
     _seven(tmp_path / "seven.png")
     model = layerlab.load_model(1, 0, store=recorded)
@@ -150,8 +164,8 @@ def test_predict_bad_runs_are_one_line(recorded, tmp_path):
     _seven(tmp_path / "seven.png")
     code, _, err = call("predict", 1, "--variant", 2, tmp_path / "seven.png", "--store", recorded)
     assert code == 2 and re.match(matches(inspection.BAD_VARIANT), err[len("layerlab: error: "):].strip())
-    code, _, err = call("predict", tmp_path / "model.keras", tmp_path / "seven.png", "--store", recorded)
-    assert code == 2 and "cannot read yet" in err and len(err.splitlines()) == 1
+    code, _, err = call("predict", tmp_path / "missing.keras", tmp_path / "seven.png", "--store", recorded)
+    assert code == 2 and "missing.keras" in err and len(err.splitlines()) == 1
     copy = tmp_path / "copy.db"
     copy.write_bytes(recorded.read_bytes())
     with contextlib.closing(sqlite3.connect(copy)) as db, db:

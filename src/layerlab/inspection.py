@@ -23,8 +23,6 @@ NO_DATASET = ("inspect: run {run}: expected a run of a study file, whose [datase
 BAD_WHICH = "inspect: which: expected 'last' or 'best'; received {received!r}. Pass which='best' or leave it out."
 BAD_VARIANT = ("predict: variant: expected an index from 0 to {last} of run {run}'s variants; received {received!r}. "
                "`layerlab show {run}` lists them.")
-KERAS_NOT_YET = ("predict: {path}: expected a run id; received a saved .keras model, which layerlab cannot read yet "
-                 "(saving models is being added). Predict with the run that trained it: `layerlab runs` lists them.")
 NOT_DIGIT_SHAPED = ("predict: run {run}: expected a model whose input holds a 28x28 image; received input shape "
                     "{shape}. Your own pictures are prepared as 28x28 MNIST digits.")
 
@@ -117,5 +115,5 @@ def public(answer) -> dict:
     return {k: v for k, v in answer.items() if not k.startswith("_")}
 
 
-__all__ = ["KERAS_NOT_YET", "NO_DATASET", "class_names", "evaluation_data", "inspect_run", "predict_images",
+__all__ = ["NO_DATASET", "class_names", "evaluation_data", "inspect_run", "predict_images",
            "public", "study_dataset", "trained_models", "variant_model"]

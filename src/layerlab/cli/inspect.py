@@ -14,6 +14,8 @@ from .commands import Datasets
 
 NO_DATASET_NAME = ("datasets show: name: expected a dataset, e.g. `layerlab datasets show mnist`; received none. "
                    "`layerlab datasets` lists them.")
+KERAS_VARIANT = ("predict: --variant: expected no variant with a saved model ({path} holds one); received {received}. "
+                 "Leave --variant out, or give a run id to choose among its variants.")
 SOME_FAILED = 1  # predict: some pictures could not be read (each said so); the others were answered
 
 
@@ -114,7 +116,7 @@ class Predict(Command):
     """Classify your own images (PNG, JPEG, ...) with a variant of a run: the top 3 classes each."""
 
     def add_arguments(self, parser):
-        parser.add_argument("run", help="a run id (see `layerlab runs`)")
+        parser.add_argument("run", help="a run id (see `layerlab runs`), or a saved model (m.keras)")
         parser.add_argument("images", nargs="+", metavar="IMAGE", help="picture files, one digit each")
         parser.add_argument("--variant", type=_variant, metavar="I", help="the variant (default: the best, "
                             "lowest final val_loss)")
@@ -126,20 +128,25 @@ class Predict(Command):
         from layerlab.errors import ConfigError
         from layerlab.figures import prediction_figure
         from layerlab.figures.curves import Figures
-        from layerlab.inspection import KERAS_NOT_YET, class_names, predict_images, public, study_dataset, \
-            variant_model
+        from layerlab.inspection import class_names, predict_images, public, study_dataset, variant_model
+        from layerlab.models import load_model
         from layerlab.runs import load_run
-        if str(args.run).endswith(".keras"):
-            raise ConfigError(KERAS_NOT_YET.format(path=args.run))
-        result = load_run(args.run, store=store_path(args))
-        variant = _default(result, args.variant)
-        model = variant_model(result, variant, args.which, store=store_path(args))
-        try:
-            dataset = study_dataset(result)
-            names, divide_by = class_names(dataset["name"]), dataset["divide_by"]
-        except ConfigError:  # a run from Python on arrays: digits, pixels / 255 as the article
-            names, divide_by = class_names("mnist"), 255.0
-        answers = predict_images(model, args.images, names, divide_by, run=result.run_id)
+        if str(args.run).endswith(".keras"):  # a saved model: digits, its input pixels / 255 as the article's
+            if args.variant is not None:
+                raise ConfigError(KERAS_VARIANT.format(path=args.run, received=args.variant))
+            model, names, divide_by, run, variant = load_model(args.run), class_names("mnist"), 255.0, args.run, None
+            title = str(args.run)
+        else:
+            result = load_run(args.run, store=store_path(args))
+            variant = _default(result, args.variant)
+            model = variant_model(result, variant, args.which, store=store_path(args))
+            try:
+                dataset = study_dataset(result)
+                names, divide_by = class_names(dataset["name"]), dataset["divide_by"]
+            except ConfigError:  # a run from Python on arrays: digits, pixels / 255 as the article
+                names, divide_by = class_names("mnist"), 255.0
+            run, title = result.run_id, f"variant {variant} ({result.label(variant)})"
+        answers = predict_images(model, args.images, names, divide_by, run=run)
         if args.json:
             print(json.dumps([public(a) for a in answers], indent=1))
         for a in answers:
@@ -155,7 +162,7 @@ class Predict(Command):
                     name = stem if stem not in used else f"{stem}-{len(used) + 1}"
                     used.add(name)
                     figures[name] = prediction_figure(a["_gray"], a["_input"], a["_probabilities"], names,
-                                                      f"{a['path']}: variant {variant} ({result.label(variant)})")
+                                                      f"{a['path']}: {title}")
             for path in figures.save(args.out):
                 print(path, file=sys.stderr if args.json else sys.stdout)
         return SOME_FAILED if any("error" in a for a in answers) else 0
