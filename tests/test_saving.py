@@ -124,6 +124,59 @@ def test_every_layer_layerlab_has_both_ways(tmp_path):
     assert back.layers[3].negative_slope == 0.1 and back.layers[0].use_bias is False
 
 
+def conv_bn_model():
+    """A convnet with batch normalisation: every image layer layerlab has, and non-trainable state."""
+    model = layerlab.Sequential([
+        layers.Input(shape=(12, 12)), layers.Reshape((12, 12, 1)), layers.Conv2D(4, 3, padding="same"),
+        layers.BatchNormalization(momentum=0.9), layers.Activation("relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(6, (3, 2), strides=(1, 2), use_bias=False), layers.BatchNormalization(epsilon=0.01),
+        layers.SpatialDropout2D(0.1), layers.AveragePooling2D(2, padding="same"), layers.GlobalMaxPooling2D(),
+        layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_convnet_with_batch_normalisation_both_ways(tmp_path):
+    """Trained in layerlab (moving statistics away from 0 and 1), read by Keras 3, written by
+    Keras and read back: the same predictions within 1e-5 each way, the statistics included."""
+    rng = np.random.default_rng(4)
+    x, y = rng.random((128, 12, 12)).astype(np.float32), rng.integers(0, 10, 128)
+    model = conv_bn_model()
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, seed=3)
+    weights = model.get_weights()
+    assert not np.allclose(weights[3], 0) and not np.allclose(weights[5], 1)  # moving_mean, moving_variance moved
+    model.save(tmp_path / "m.keras")
+    with in_keras():
+        k = keras.models.load_model(tmp_path / "m.keras")
+        out = k.predict(x[:32], verbose=0)
+        assert [w.shape for w in k.get_weights()] == [w.shape for w in weights]
+        for got, expected in zip(k.get_weights(), weights):
+            np.testing.assert_allclose(got, expected, rtol=1e-6)
+        k.save(tmp_path / "k.keras")
+    assert [type(layer).__name__ for layer in k.layers][:3] == ["Reshape", "Conv2D", "BatchNormalization"]
+    assert k.layers[2].momentum == 0.9 and k.layers[6].epsilon == 0.01
+    np.testing.assert_allclose(out, model.predict(x[:32]), atol=1e-5)
+    back = layerlab.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(back.predict(x[:32]), out, atol=1e-5)
+
+
+def test_layerlab_reads_a_keras_trained_convnet_with_batch_normalisation(tmp_path):
+    rng = np.random.default_rng(5)
+    x, y = rng.random((64, 12, 12, 1)).astype(np.float32), rng.integers(0, 10, 64)
+    with in_keras():
+        k = keras.Sequential([keras.layers.Input((12, 12, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.MaxPooling2D(2),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+        k.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        k.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        k.save(tmp_path / "k.keras")
+        out = k.predict(x, verbose=0)
+    model = layerlab.models.load_model(tmp_path / "k.keras")
+    assert [type(layer).__name__ for layer in model.layers] == ["Conv2D", "BatchNormalization", "MaxPooling2D",
+                                                               "GlobalAveragePooling2D", "Dense"]
+    np.testing.assert_allclose(model.predict(x), out, atol=1e-5)
+
+
 # -- Keras 3 -> layerlab ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory):

@@ -41,10 +41,17 @@ KERAS_DEFAULTS = {"dtype": None, "name": None, "ema_momentum": 0.99, "reduction"
                   # batch normalisation
                   "axis": -1, "center": True, "scale": True, "synchronized": False,
                   "beta_initializer": "zeros", "gamma_initializer": "ones",
-                  "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones"}
+                  "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones",
+                  # used only with renorm=True, which is refused on its own (any value ignored)
+                  "renorm_momentum": None}
 
 
 # -- layerlab -> Keras -------------------------------------------------------------------------------
+# Keras' own config of these layers leaves `trainable` out, and their __init__ refuses it
+# (keras/src/layers/regularization/spatial_dropout.py: no **kwargs).
+NO_TRAINABLE_ARG = frozenset({"SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"})
+
+
 def to_keras(model, method="save") -> dict:
     """config.json for a concrete Sequential (no sweeps), its compile settings included."""
     swept = list(model.sweeps()) + (list(model.compiled.optimizer.sweeps()) if model.compiled is not None else [])
@@ -59,9 +66,9 @@ def to_keras(model, method="save") -> dict:
     shape = tuple(in_shape)
     for layer in model.layers:
         args = {k: v for k, v in layer.get_config().items() if k not in ("name", "input_shape", "trainable")}
+        trainable = {} if type(layer).__name__ in NO_TRAINABLE_ARG else {"trainable": bool(layer.trainable)}
         layers.append({"module": "keras.layers", "class_name": type(layer).__name__, "registered_name": None,
-                       "config": {"name": layer.name, "trainable": bool(layer.trainable), "dtype": KERAS_DTYPE,
-                                  **args},
+                       "config": {"name": layer.name, **trainable, "dtype": KERAS_DTYPE, **args},
                        "build_config": {"input_shape": [None, *shape]}})
         shape = layer.output_shape_for(shape)
     build = {"input_shape": [None, *in_shape]}
