@@ -213,6 +213,23 @@ def test_files_are_written_per_variant(data, tmp_path):
         assert saved and saved[0].startswith("01-") and saved[-1].endswith(".weights.h5")
         runs = sorted((tmp_path / "tb").iterdir())
         assert len(runs) == 2 and all(list((r / "train").iterdir()) for r in runs)
+        # each variant's last best checkpoint is a Keras weights file of that variant's weights
+        # (weights restored from its best epoch equal the checkpoint written at that epoch)
+        if result.histories[i].history["val_loss"][-1] == min(result.histories[i].history["val_loss"]):
+            alone = mlp(rate)
+            alone.load_weights(tmp_path / "ckpt" / str(rate) / saved[-1])
+            for a, b in zip(alone.get_weights(), result.model(i).get_weights()):
+                np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_model_checkpoint_writes_keras_files_that_load(data, tmp_path):
+    (x, y), (xv, yv) = data
+    model = mlp(layerlab.sweep([0.0, 0.5]))
+    result = model.fit(x, y, validation_data=(xv, yv), epochs=2, seed=1, verbose=0,
+                       callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "m-{dropout.rate}.keras"))])
+    for i, rate in enumerate([0.0, 0.5]):
+        loaded = layerlab.models.load_model(tmp_path / f"m-{rate}.keras")
+        np.testing.assert_allclose(loaded.predict(xv[:16]), result.model(i).predict(xv[:16]), atol=1e-6)
 
 
 # -- resume after kill -9 in the middle of a patience ---------------------------------------------

@@ -47,16 +47,11 @@ class VariantModel:
         self._steering.restored[self._j] = model.params
 
     def save(self, filepath, **kwargs):
-        model = self._current()
-        if hasattr(model, "save"):  # Keras' .keras file (layerlab.models' saving)
-            return model.save(filepath, **kwargs)
-        return _write_weights(filepath, model.get_weights())
+        """Keras' .keras file of this variant as it is now (layerlab.models' saving)."""
+        return self._current().save(filepath, **kwargs)
 
     def save_weights(self, filepath, **kwargs):
-        model = self._current()
-        if hasattr(model, "save_weights"):
-            return model.save_weights(filepath, **kwargs)
-        return _write_weights(filepath, model.get_weights())
+        return self._current().save_weights(filepath, **kwargs)
 
 
 class _Optimizer:
@@ -75,12 +70,6 @@ class _Optimizer:
 
     def __getattr__(self, name):
         return getattr(self._optimizer, name)
-
-
-def _write_weights(filepath, weights):
-    """Until layerlab.models can write Keras' files: the weights as an .npz (no pickle)."""
-    with open(filepath, "wb") as f:
-        np.savez(f, *weights)
 
 
 class Steering:
