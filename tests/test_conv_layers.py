@@ -394,6 +394,46 @@ def test_conv_settings_sweep_in_groups_or_in_one_program(setting):
     assert not np.array_equal(result.metrics["loss"][0], result.metrics["loss"][1])
 
 
+def _moving_statistics_by_numpy(model, x, epochs, batch_size):
+    """Each BatchNormalization's moving (mean, variance) after `epochs` passes over x in order, by
+    numpy: batch statistics over (batch, H, W), biased variance, Keras' update; weights fixed."""
+    moving = {i: (np.zeros(p["moving_mean"].shape), np.ones(p["moving_variance"].shape))
+              for i, (layer, p) in enumerate(zip(model.layers, model.params))
+              if isinstance(layer, layers.BatchNormalization)}
+    for _ in range(epochs):
+        for start in range(0, len(x), batch_size):  # the last batch is the partial one, unpadded
+            a = x[start:start + batch_size].astype(np.float64)
+            for i, (layer, p) in enumerate(zip(model.layers, model.params)):
+                if i not in moving:
+                    a = np.asarray(layer.apply(p, jnp.asarray(a, jnp.float32), train=False), np.float64)
+                    continue
+                mean, var, m = a.mean((0, 1, 2)), a.var((0, 1, 2)), layer.momentum
+                moving[i] = (moving[i][0] * m + mean * (1 - m), moving[i][1] * m + var * (1 - m))
+                a = (a - mean) / np.sqrt(var + layer.epsilon) * np.asarray(p["gamma"]) + np.asarray(p["beta"])
+    return moving
+
+
+@pytest.mark.parametrize("momenta", [(0.9, 0.5), (0.5, 0.8)])
+def test_two_batch_norm_layers_move_their_own_statistics_as_numpy_does(momenta):
+    # Two BatchNormalization layers, each with its own momentum and width; a learning rate of 1e-30
+    # keeps the other weights as they started, so numpy can replay the batches (60 in 16s: the
+    # last one padded by the engine, its padding left out) and the moving statistics must agree.
+    x = _x(60, 8, 8, 1)
+    layerlab.backend.clear_session()
+    model = layerlab.Sequential([
+        layers.Conv2D(4, 3, use_bias=False, input_shape=(8, 8, 1)), layers.BatchNormalization(momentum=momenta[0]),
+        layers.Activation("relu"), layers.Conv2D(6, 3, use_bias=False),
+        layers.BatchNormalization(momentum=momenta[1]), layers.Activation("relu"),
+        layers.Flatten(), layers.Dense(3, activation="softmax")])
+    model.compile(layerlab.optimizers.SGD(learning_rate=1e-30), "sparse_categorical_crossentropy")
+    model.fit(x, RNG.integers(0, 3, 60), epochs=2, batch_size=16, shuffle=False, seed=1, verbose=0)
+    expected = _moving_statistics_by_numpy(model, x, 2, 16)
+    assert sorted(expected) == [1, 4]
+    for i, (mean, variance) in expected.items():
+        np.testing.assert_allclose(np.asarray(model.params[i]["moving_mean"]), mean, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(model.params[i]["moving_variance"]), variance, rtol=1e-4, atol=1e-6)
+
+
 def test_batch_norm_model_weights_in_keras_order_and_inference_uses_moving_statistics():
     x, y, xv, yv = DATA
     layerlab.backend.clear_session()
