@@ -28,7 +28,7 @@ from layerlab.sweep import Sweep, expand
 from . import checks
 from .jobs import Continuation, FitContext, GroupJob, Run
 from .progress import Progress
-from .results import History, SweepResult, build, variant_label
+from .results import History, SweepResult, build, concrete_variant, variant_label
 
 NOT_COMPILED = ("{method}: model {name!r} is not compiled; expected compile() first. Call "
                 "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy']).")
@@ -164,7 +164,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                                         for i, v in enumerate(variant_list)])
     steps = None if isinstance(batch_size, Sweep) else -(-len(x) // batch_size)
     context = FitContext(model, variant_list, bool(independent_draws), run, recorder, progress, start,
-                         per_variant, lambda i: _concrete(model, groups, variant_list, i, in_shape),
+                         per_variant, lambda i: concrete_variant(
+                             model, next(g for g in groups if i in g.indices), variant_list[i], in_shape),
                          {"verbose": verbose, "epochs": epochs, "steps": steps})
     status = "interrupted"
     try:
@@ -204,17 +205,6 @@ def _callbacks_per_variant(callbacks, variant_list, sweeps, names):
             c.check(names, settings)
     callbacks_.check_distinct(per_variant)
     return per_variant
-
-
-def _concrete(model, groups, variant_list, i, in_shape):
-    """Variant i's own Sequential (its layer settings resolved), compiled as the model is."""
-    group = next(g for g in groups if i in g.indices)
-    layer_values = {k: v for k, v in variant_list[i].items() if variants_.kind(k) == "layer"}
-    concrete = group.model.with_values(layer_values)
-    concrete._built_shape = in_shape
-    concrete.compiled = model.compiled
-    concrete._train_state = None
-    return concrete
 
 
 def _recorder(store, resume, data):

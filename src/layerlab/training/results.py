@@ -165,6 +165,17 @@ def variant_label(settings, swept, index=0) -> str:
     return ", ".join(parts) or f"variant {index}"
 
 
+def concrete_variant(model, group, variant, in_shape):
+    """A variant's own Sequential (its layer settings resolved on its group's model), compiled as
+    `model` is."""
+    layer_values = {k: v for k, v in variant.items() if variants_.kind(k) == "layer"}
+    concrete = group.model.with_values(layer_values)
+    concrete._built_shape = in_shape
+    concrete.compiled = model.compiled
+    concrete._train_state = None
+    return concrete
+
+
 def build(model, run, variant_list, sweeps, in_shape, verbose, n_train, run_id):
     """A History for a single model (trained in place), else a SweepResult."""
     names, metrics = run.names, run.metrics
@@ -188,12 +199,7 @@ def build(model, run, variant_list, sweeps, in_shape, verbose, n_train, run_id):
         return history
 
     def template(i):
-        layer_values = {k: v for k, v in variant_list[i].items() if variants_.kind(k) == "layer"}
-        concrete = run.group_of[i].model.with_values(layer_values)
-        concrete._built_shape = in_shape
-        concrete.compiled = model.compiled
-        concrete._train_state = None
-        return concrete
+        return concrete_variant(model, run.group_of[i], variant_list[i], in_shape)
 
     result = SweepResult(variant_list, metrics, run.trained, template, diverged, params, list(sweeps), run.stopped)
     result.run_id = run_id

@@ -31,7 +31,7 @@ from . import (
 )
 from .jobs import FitContext, GroupJob, Run
 from .progress import Progress
-from .results import SweepResult, variant_label
+from .results import SweepResult, concrete_variant, variant_label
 
 NO_MODELS = ("fit_models: models: expected a dict of at least one name -> compiled Sequential; received "
              "{received}. Pass e.g. {{'dense': dense, 'convnet': convnet}}.")
@@ -161,12 +161,7 @@ def _result(run, variant_list, swept, contexts, verbose, n_train, run_id):
     def template(i):
         group = run.group_of[i]
         model, in_shape = contexts[group.index]
-        layer_values = {k: v for k, v in variant_list[i].items() if variants_.kind(k) == "layer"}
-        concrete = group.model.with_values(layer_values)
-        concrete._built_shape = in_shape
-        concrete.compiled = model.compiled
-        concrete._train_state = None
-        return concrete
+        return concrete_variant(model, group, variant_list[i], in_shape)
 
     result = SweepResult(variant_list, run.metrics, run.trained, template, diverged, params, swept)
     result.run_id = run_id
