@@ -33,10 +33,12 @@ def _uses_lax(tree):
     return lines
 
 
-def test_the_engine_is_the_only_user_of_jax_lax():
+def test_the_engine_and_the_convolution_are_the_only_users_of_jax_lax():
+    # nn.py: XLA's own convolution for a convolution's input gradient, and lax.map over variants
+    # (docs/architecture.md); nothing else there is control flow.
     users = {str(path.relative_to(SRC)): _uses_lax(ast.parse(path.read_text(encoding="utf-8")))
              for path in SRC.rglob("*.py")}
-    assert {p for p, lines in users.items() if lines} == {"engine/program.py"}, users
+    assert {p for p, lines in users.items() if lines} == {"engine/program.py", "nn.py"}, users
 
 
 def test_the_lax_check_sees_each_way_of_reaching_it():

@@ -174,3 +174,43 @@ def test_max_pool_gradient_goes_to_the_first_maximum_of_a_window_as_lax(window, 
     got = jax.grad(lambda x: jnp.sum(nn.max_pool(x, window, padding=padding) * scale))(x)
     want = jax.grad(lambda x: jnp.sum(_reference_pool(x, "max", window, window, padding) * scale))(x)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name, op", _ops())
+def test_vmap_over_inputs_and_kernels_and_nested_as_the_engine_does(name, op):
+    # Each variant its own input and kernel (a second layer), and the engine's two levels of vmap
+    # (streams, then the variants of a stream with a shared batch): values and both gradients.
+    xs, kernels = _data((2, 2, 9, 11, 2), 10), _data((2, 3, 3, 3, 2, 3), 11)
+    weights = _data((2, 3, *jax.eval_shape(op, xs[0], kernels[0, 0]).shape), 12)
+    ref = _reference_ops()[name]
+
+    def loss(f):
+        return lambda x, k, w: jnp.sum(jnp.sin(f(x, k)) * w)
+
+    nested = jax.jit(jax.vmap(jax.vmap(jax.value_and_grad(loss(op), argnums=(0, 1)), in_axes=(None, 0, 0))))
+    value, (gx, gk) = nested(xs, kernels, weights)
+    for s in range(2):
+        for r in range(3):
+            want, (wx, wk) = jax.value_and_grad(loss(ref), argnums=(0, 1))(xs[s], kernels[s, r], weights[s, r])
+            np.testing.assert_allclose(value[s, r], want, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(gx[s, r], wx, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(gk[s, r], wk, rtol=1e-4, atol=1e-4)
+    inputs = _data((3, 2, 9, 11, 2), 15)   # one input per variant
+    per_variant = jax.jit(jax.vmap(jax.grad(loss(op), argnums=(0, 1))))(inputs, kernels[0], weights[0])
+    shared_kernel = jax.jit(jax.vmap(jax.grad(loss(op), argnums=0), in_axes=(0, None, 0)))(inputs, kernels[0, 0], weights[0])
+    for r in range(3):
+        want = jax.grad(loss(ref), argnums=(0, 1))(inputs[r], kernels[0, r], weights[0, r])
+        np.testing.assert_allclose(per_variant[0][r], want[0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(per_variant[1][r], want[1], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(shared_kernel[r], jax.grad(loss(ref))(inputs[r], kernels[0, 0], weights[0, r]),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_a_shared_input_gets_the_sum_of_the_variants_gradients():
+    x, kernels = _data((2, 9, 11, 2), 13), _data((4, 3, 3, 2, 3), 14)
+
+    def total(f):
+        return lambda x: jnp.sum(jnp.sin(jax.vmap(f, in_axes=(None, 0))(x, kernels)))
+
+    np.testing.assert_allclose(jax.grad(total(nn.conv))(x), jax.grad(total(_reference_ops()["conv valid"]))(x),
+                               rtol=1e-4, atol=1e-4)

@@ -74,6 +74,11 @@ _NAME_OF[id(jax.nn.softmax)] = "softmax"
 _NAME_OF[id(jax.nn.log_softmax)] = "log_softmax"
 # Not jax.nn.gelu: it defaults to the tanh approximation, a different function from Keras' gelu.
 
+# Activations that never decrease: max(f(a), f(b)) == f(max(a, b)) exactly, so a max pooling after
+# them may pool first and activate a quarter of the cells (layers.stack). Not gelu, silu, mish.
+NON_DECREASING = frozenset({"linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "elu", "selu",
+                            "leaky_relu", "softplus", "softsign", "exponential"})
+
 UNKNOWN_ACTIVATION = ("activation: expected one of {valid}; received {received!r}.{hint} "
                       "Pass a name from that list or a function such as layerlab.nn.relu.")
 

@@ -9,16 +9,34 @@ Array([0., 2.], dtype=float32)
 Array([[ 5.,  7.],
        [13., 15.]], dtype=float32)
 
-Why not `jax.lax.conv_general_dilated` and `lax.reduce_window`: on XLA:CPU, for Keras' simple MNIST
-convnet trained as a vmapped sweep, they took about 155 s per model-epoch against 7 s for the forms
-below (issue 11). A convolution here is im2col: the kernel's kh*kw shifted (strided, dilated)
-slices of the input, concatenated along the channels, and ONE matmul with the kernel reshaped to
-(kh*kw*in, out); a pooling whose windows tile the input is a reshape and a max (or mean). Under
-`jax.vmap` over a batched kernel with a shared input, the slices are not batched, so every variant
-reuses the same patches and the matmul grows wider. tests/test_nn_ops.py checks every case against
-`jax.lax`.
+How a convolution is computed, and why (issue 11, BENCHMARKS.md). On XLA:CPU, for Keras' simple
+MNIST convnet trained as a vmapped sweep, `jax.lax.conv_general_dilated` everywhere took about 155 s
+per model-epoch against 7 s for im2col: vmap turns a convolution of batched inputs and kernels
+into a grouped convolution, which XLA:CPU runs slowly. So each of the three products of a
+convolution takes the form that is fast for it, with its own rule under `jax.vmap`
+(`jax.custom_batching.custom_vmap`), inside one `jax.custom_vjp`:
+
+- forward: im2col, the kernel's kh*kw shifted (strided, dilated) slices of the input
+  concatenated along the channels and ONE matmul with the kernel reshaped to (kh*kw*in, out).
+  With a shared input (the first layer of all variants of a stream sees the same batch) the
+  patches are built once and each variant's product is written in its own (variant-major)
+  layout: a wide product would have to be transposed for every later operation;
+- kernel gradient: the patches (kept from the forward pass) against the output gradient, one
+  product per variant;
+- input gradient: for stride 1 without dilation, XLA's own (Eigen) convolution of the padded
+  output gradient with the flipped kernel, variant by variant (`lax.map`), so the patch
+  gradients are never written out and added back onto the image (col2im: nine shifted passes
+  over memory); strided or dilated convolutions use the transpose of im2col.
+
+A pooling whose windows tile the input is a reshape and a max (or mean). tests/test_nn_ops.py
+checks every case against `jax.lax`, with and without vmap.
+
+This module is longer than 300 lines because the convolution's products, their vmap rules and
+the poolings share one set of geometry helpers (windows, 'same' pads, shifted slices).
 """
+import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -99,9 +117,9 @@ def _geometry(op, spatial, window, strides, padding):
 
 
 def _shifted(x, offsets, strides, outs):
-    """The window cell at `offsets` of every output pixel: x[:, oy + i*sy, ox + j*sx, :]."""
+    """The window cell at `offsets` of every output pixel: x[..., oy + i*sy, ox + j*sx, :]."""
     (oy, ox), (sy, sx), (ny, nx) = offsets, strides, outs
-    return x[:, oy:oy + (ny - 1) * sy + 1:sy, ox:ox + (nx - 1) * sx + 1:sx, :]
+    return x[..., oy:oy + (ny - 1) * sy + 1:sy, ox:ox + (nx - 1) * sx + 1:sx, :]
 
 
 def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
@@ -125,12 +143,110 @@ def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
     pads, outs = _geometry("conv", jnp.shape(inputs)[1:3], extent, strides, padding)
     if padding == "same":
         inputs = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
-    # (batch, H', W', kh*kw*in): cell (i, j) of every window, channels innermost, as the kernel's
-    # reshape below orders them (index i*kw*in + j*in + c).
-    cells = [_shifted(inputs, (i * dilation[0], j * dilation[1]), strides, outs)
-             for i in range(kh) for j in range(kw)]
-    patches = cells[0] if len(cells) == 1 else jnp.concatenate(cells, axis=-1)
-    return patches @ jnp.reshape(kernel, (kh * kw * k_in, k_out))
+    return _conv(inputs, kernel, _Window((kh, kw), strides, dilation, outs, tuple(jnp.shape(inputs)[1:3])))
+
+
+class _Window(NamedTuple):
+    """A valid convolution's static geometry (the input already padded)."""
+    size: tuple       # (kh, kw)
+    strides: tuple
+    dilation: tuple
+    outs: tuple       # output (H', W')
+    spatial: tuple    # input (H, W)
+
+
+def _patches(x, window):
+    """(..., H', W', kh*kw*in): cell (i, j) of every window, channels innermost, as the kernel's
+    reshape to (kh*kw*in, out) orders them (index i*kw*in + j*in + c)."""
+    (kh, kw), (dy, dx) = window.size, window.dilation
+    cells = [_shifted(x, (i * dy, j * dx), window.strides, window.outs) for i in range(kh) for j in range(kw)]
+    return cells[0] if len(cells) == 1 else jnp.concatenate(cells, axis=-1)
+
+
+def _batched(n, arrays, batched):
+    """custom_vmap rules: every argument with the mapped axis in front."""
+    return [a if b else jnp.broadcast_to(a, (n, *jnp.shape(a))) for a, b in zip(arrays, batched)]
+
+
+@functools.cache
+def _products(window):
+    """The three products of a valid convolution with this geometry, each a custom_vmap function.
+    (Made once per geometry: custom_vmap takes arrays only, so the geometry is closed over.)"""
+
+    @jax.custom_batching.custom_vmap
+    def forward(x, kernel):
+        """(output, patches)"""
+        patches = _patches(x, window)
+        return patches @ jnp.reshape(kernel, (-1, kernel.shape[-1])), patches
+
+    @forward.def_vmap
+    def _(n, batched, x, kernel):
+        (kernel,) = _batched(n, [kernel], batched[1:])
+        flat = jnp.reshape(kernel, (n, -1, kernel.shape[-1]))              # (n, kh*kw*in, out)
+        patches = _patches(x, window)
+        if batched[0]:
+            return (jnp.einsum("n...k,nko->n...o", patches, flat), patches), (True, True)
+        # A shared input: its patches once; each variant's product in its own layout.
+        wide = jnp.broadcast_to(patches, (n, *patches.shape))
+        return (jnp.einsum("n...k,nko->n...o", wide, flat), patches), (True, False)
+
+    @jax.custom_batching.custom_vmap
+    def kernel_grad(patches, grad):
+        """(kh*kw*in, out): the patches against the output gradient, one pass over both."""
+        g = jnp.reshape(grad, (-1, grad.shape[-1]))
+        return (g.T @ jnp.reshape(patches, (-1, patches.shape[-1]))).T
+
+    @kernel_grad.def_vmap
+    def _(n, batched, patches, grad):
+        patches, grad = _batched(n, [patches, grad], batched)
+        g = jnp.swapaxes(jnp.reshape(grad, (n, -1, grad.shape[-1])), 1, 2)            # (n, out, M)
+        return jnp.swapaxes(g @ jnp.reshape(patches, (n, -1, patches.shape[-1])), 1, 2), True
+
+    def input_grad_plain(grad, kernel):
+        (kh, kw), flat = window.size, jnp.reshape(kernel, (-1, kernel.shape[-1]))
+        if window.strides == (1, 1) and window.dilation == (1, 1):
+            # The full correlation of the output gradient with the flipped kernel: XLA's own
+            # convolution, which never writes the (..., H', W', kh*kw*in) patch gradients.
+            flipped = jnp.swapaxes(jnp.flip(kernel, (0, 1)), 2, 3)
+            return jax.lax.conv_general_dilated(grad, flipped, (1, 1), ((kh - 1, kh - 1), (kw - 1, kw - 1)),
+                                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        shape = (grad.shape[0], *window.spatial, kernel.shape[2])
+        unpatch = jax.linear_transpose(lambda x: _patches(x, window), jax.ShapeDtypeStruct(shape, grad.dtype))
+        return unpatch(grad @ flat.T)[0]
+
+    @jax.custom_batching.custom_vmap
+    def input_grad(grad, kernel):
+        return input_grad_plain(grad, kernel)
+
+    @input_grad.def_vmap
+    def _(n, batched, grad, kernel):
+        if not batched[1]:   # one kernel: the mapped axis joins the batch
+            out = input_grad(jnp.reshape(grad, (-1, *grad.shape[2:])), kernel)
+            return jnp.reshape(out, (n, grad.shape[1], *out.shape[1:])), True
+        grad, kernel = _batched(n, [grad, kernel], batched)
+        # Kernel by kernel: vmap would make one grouped convolution, which XLA:CPU runs slowly.
+        return jax.lax.map(lambda a: input_grad(*a), (grad, kernel)), True
+
+    return forward, kernel_grad, input_grad
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv(x, kernel, window):
+    return _products(window)[0](x, kernel)[0]
+
+
+def _conv_fwd(x, kernel, window):
+    out, patches = _products(window)[0](x, kernel)
+    return out, (patches, kernel)
+
+
+def _conv_bwd(window, saved, grad):
+    patches, kernel = saved
+    _, kernel_grad, input_grad = _products(window)
+    return input_grad(grad, kernel), jnp.reshape(kernel_grad(patches, grad), kernel.shape)
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
 
 
 def _pool_args(op, inputs, pool_size, strides, padding):

@@ -5,6 +5,10 @@ plain Stack from a model's config, so the backends need nothing above the layers
 """
 import jax
 
+from layerlab import activations
+
+from .convolutional import Conv2D
+from .pooling import MaxPooling2D
 from .registry import deserialize
 
 
@@ -54,14 +58,26 @@ class Stack:
         keys = jax.random.split(key, len(self._layers)) if key is not None else [None] * len(self._layers)
         noise = noise if noise is not None else [None] * len(self._layers)
         last = len(self._layers) - 1
+        pool_first = self._pool_first()
         updates = []
         for i, (layer, p, hp, k, u) in enumerate(zip(self._layers, params, hparams, keys, noise)):
             extra = {} if u is None else {"noise": u}
-            if logits and i == last and layer.output_activation() is not None:
+            if (logits and i == last and layer.output_activation() is not None) or i in pool_first:
                 extra["activate"] = False
             x, new = layer.apply_with_state(p, x, hp, key=k, train=train, mask=mask, **extra)
+            if i - 1 in pool_first:
+                x = activations.get(self._layers[i - 1].activation)(x)
             updates.append(new)
         return x, updates
+
+    def _pool_first(self):
+        """Conv2D layers followed by a MaxPooling2D whose activation never decreases: the pooling
+        runs first and the activation after it, on a quarter of the cells for 2x2 windows. The
+        outputs are the same numbers (max commutes with such a function); for relu so are the
+        gradients, since both orders send a window's gradient to its first largest cell."""
+        return {i for i, (layer, after) in enumerate(zip(self._layers, self._layers[1:]))
+                if isinstance(layer, Conv2D) and isinstance(after, MaxPooling2D)
+                and activations.serialize(layer.activation) in activations.NON_DECREASING - {"linear"}}
 
     def noise_draws(self, key, lead, in_shape):
         """Per layer, uniform draws of shape lead + (the layer's noise_per_sample), or None; layer i
