@@ -1,7 +1,12 @@
 """Where an epoch's time goes: XLA's per-kernel trace of one steady-state epoch of the
-article's 5-variant sweep, summed by kernel and matched to its HLO.
+article's 5-variant sweep (or of Keras' simple convnet with --model cnn), summed by kernel and
+matched to its HLO.
 
     XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true python benchmarks/profile_epoch.py [--variants 5]
+    XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true python benchmarks/profile_epoch.py --model cnn --limit 6016
+
+Kernel times are summed over both cores' threads, so they can add up to more than the wall time;
+XLA's own (Eigen) convolutions and some dots run on its thread pool and show only their launch.
 """
 import argparse
 import collections
@@ -22,14 +27,25 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--variants", type=int, default=5)
     p.add_argument("--top", type=int, default=20)
+    p.add_argument("--model", choices=["dense", "cnn"], default="dense")
+    p.add_argument("--limit", type=int, help="train on the first N samples only")
     a = p.parse_args()
     (x, y), (xv, yv) = layerlab.datasets.mnist.load_data()
+    x, y = (x[:a.limit], y[:a.limit]) if a.limit else (x, y)
     rates = [round(0.8 * i / max(1, a.variants - 1), 3) for i in range(a.variants)]
-    model = layerlab.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(128, activation="relu"),
-                                 layers.Dropout(layerlab.sweep(rates) if a.variants > 1 else 0.2),
-                                 layers.Dense(10, activation="softmax")])
+    dropout = layers.Dropout(layerlab.sweep(rates) if a.variants > 1 else 0.2)
+    if a.model == "cnn":
+        x, xv = x[..., None], xv[..., None]
+        model = layerlab.Sequential([
+            layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), dropout,
+            layers.Dense(10, activation="softmax")])
+    else:
+        model = layerlab.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(128, activation="relu"),
+                                     dropout, layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x / 255.0, y, validation_data=(xv / 255.0, yv), epochs=1, seed=1, verbose=0)
+    batch = 128 if a.model == "cnn" else 32
+    model.fit(x / 255.0, y, validation_data=(xv / 255.0, yv), epochs=1, seed=1, verbose=0, batch_size=batch)
     (program,) = model.compiled.programs.values()
     variants = [{"dropout.rate": r, "seed": 1} for r in rates] if a.variants > 1 else [{"seed": 1}]
     streams = [list(range(len(variants)))]

@@ -130,8 +130,8 @@ def page(result, analysis, args, seconds, figures):
     command = (f"`python studies/layer_types.py --epochs {args.epochs} --limit-train {args.limit_train} "
                f"--limit-test {args.limit_test} --out docs/layer-types --docs` (seed {args.seed})")
     how = (f"{command}: {setting}. {len(result)} variants (3 models x 5 dropout rates x 2 datasets) in one run, "
-           f"{seconds / 60:.0f} minutes on a busy {os.cpu_count()}-core {platform.machine()} machine shared with "
-           "other work, compilation included. The page is written by the script from this run's numbers; "
+           f"{seconds / 60:.0f} minutes on a {os.cpu_count()}-core {platform.machine()} machine "
+           "(compilation included). The page is written by the script from this run's numbers; "
            "`studies/layer-types.toml` is the same study (`layerlab run studies/layer-types.toml`).")
     models_text = ("Models: `dense` is the article's network (batch 32); `conv` is Keras' simple MNIST convnet "
                    "(34,826 parameters, batch 128); `conv_bn` is that convnet with BatchNormalization after each "

@@ -1,6 +1,7 @@
 """The engine's documented internals (docs/keras-differences.md, "Engine internals"): validation in
 chunks of VAL_CHUNK samples equals one unchunked pass, and the cache of compiled programs keeps
 at most MAX_PROGRAMS, dropping the least recently used first."""
+import importlib
 from collections import OrderedDict
 
 import numpy as np
@@ -41,6 +42,32 @@ def test_validation_in_chunks_equals_one_unchunked_pass():
     want = numpy_metrics(model.get_weights(), xv[:777], yv[:777])
     assert small_loss == pytest.approx(want[0], rel=1e-5)
     assert small_accuracy == pytest.approx(want[1], abs=1 / 777)
+
+
+def test_a_convnet_validates_in_smaller_chunks_with_the_same_numbers(monkeypatch):
+    """A convnet's patches are large: its validation chunk shrinks with VAL_BYTES (a power of two,
+    32 at least, the last chunk padded) and gives what one pass over all samples gives."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 8, 8, 1), np.float32), rng.integers(0, 3, 64)
+    xv, yv = rng.random((100, 8, 8, 1), np.float32), rng.integers(0, 3, 100)
+
+    def val_loss(budget):
+        monkeypatch.setattr(importlib.import_module("layerlab.engine.program"), "VAL_BYTES", budget)
+        engine.clear_programs()
+        model = layerlab.Sequential([layers.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                                     layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model.fit(x, y, validation_data=(xv, yv), epochs=1, seed=0, verbose=0).history["val_loss"][-1]
+
+    assert model_peak() == 6 * 6 * 9
+    small, whole = val_loss(4 * 36 * 9 * 40), val_loss(2 ** 30)   # chunks of 32 (4 of them), and 1 of 100
+    assert small == pytest.approx(whole, rel=1e-6)
+    engine.clear_programs()
+
+
+def model_peak():
+    model = layerlab.Sequential([layers.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3), layers.MaxPooling2D(2)])
+    return model.peak_floats((8, 8, 1))
 
 
 # -- the program cache ----------------------------------------------------------------------------

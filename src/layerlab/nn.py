@@ -168,42 +168,86 @@ def _batched(n, arrays, batched):
     return [a if b else jnp.broadcast_to(a, (n, *jnp.shape(a))) for a, b in zip(arrays, batched)]
 
 
+def _folded(fn, n, arrays, batched):
+    """Calls `fn`, whose arguments all lead with a variant axis V, on arguments mapped once more
+    (n, V, ...) as (n * V, ...): however many vmaps are stacked (the engine's streams, then the
+    variants of a stream), the products see one batch axis."""
+    arrays = _batched(n, arrays, batched)
+    out = fn(*[jnp.reshape(a, (-1, *a.shape[2:])) for a in arrays])
+    return jax.tree.map(lambda o: jnp.reshape(o, (n, -1, *o.shape[1:])), out)
+
+
+def _per_variant(f):
+    """A custom_vmap function whose arguments all lead with a variant axis, mapped by folding."""
+    f = jax.custom_batching.custom_vmap(f)
+    def rule(n, batched, *arrays):
+        out = _folded(f, n, arrays, batched)
+        return out, jax.tree.map(lambda _: True, out)
+    f.def_vmap(rule)
+    return f
+
+
 @functools.cache
 def _products(window):
-    """The three products of a valid convolution with this geometry, each a custom_vmap function.
-    (Made once per geometry: custom_vmap takes arrays only, so the geometry is closed over.)"""
+    """The three products of a valid convolution with this geometry (made once per geometry:
+    custom_vmap takes arrays only, so the geometry is closed over). Each is written for one
+    variant; its vmap rule hands the variants to a function that takes them all at once (V
+    leading): a shared input's patches are built once, each variant's product is a matmul of a
+    batched dot in its own layout, and the input gradients are XLA convolutions kernel by
+    kernel (vmap would make one grouped convolution, which XLA:CPU runs slowly)."""
+
+    def patches(x):
+        return _patches(x, window)
+
+    def flat(kernels):                              # (V, kh*kw*in, out)
+        return jnp.reshape(kernels, (kernels.shape[0], -1, kernels.shape[-1]))
+
+    def rows(a):                                    # (V, pixels, last axis)
+        return jnp.reshape(a, (a.shape[0], -1, a.shape[-1]))
+
+    @_per_variant
+    def forward_each(xs, kernels):
+        ps = patches(xs)
+        return jnp.reshape(rows(ps) @ flat(kernels), (*ps.shape[:-1], kernels.shape[-1])), ps
 
     @jax.custom_batching.custom_vmap
-    def forward(x, kernel):
-        """(output, patches)"""
-        patches = _patches(x, window)
-        return patches @ jnp.reshape(kernel, (-1, kernel.shape[-1])), patches
+    def forward_shared(x, kernels):
+        p = patches(x)
+        wide = jnp.broadcast_to(jnp.reshape(p, (1, -1, p.shape[-1])), (kernels.shape[0], p[..., 0].size, p.shape[-1]))
+        return jnp.reshape(wide @ flat(kernels), (kernels.shape[0], *p.shape[:-1], kernels.shape[-1])), p
 
-    @forward.def_vmap
-    def _(n, batched, x, kernel):
-        (kernel,) = _batched(n, [kernel], batched[1:])
-        flat = jnp.reshape(kernel, (n, -1, kernel.shape[-1]))              # (n, kh*kw*in, out)
-        patches = _patches(x, window)
-        if batched[0]:
-            return (jnp.einsum("n...k,nko->n...o", patches, flat), patches), (True, True)
-        # A shared input: its patches once; each variant's product in its own layout.
-        wide = jnp.broadcast_to(patches, (n, *patches.shape))
-        return (jnp.einsum("n...k,nko->n...o", wide, flat), patches), (True, False)
+    @forward_shared.def_vmap
+    def _(n, batched, x, kernels):
+        (kernels,) = _batched(n, [kernels], batched[1:])
+        if not batched[0]:
+            out, p = forward_shared(x, jnp.reshape(kernels, (-1, *kernels.shape[2:])))
+            return (jnp.reshape(out, (n, -1, *out.shape[1:])), p), (True, False)
+        if n == 1:
+            out, p = forward_shared(x[0], kernels[0])
+            return (out[None], p[None]), (True, True)
+        xs = jnp.broadcast_to(x[:, None], (n, kernels.shape[1], *x.shape[1:]))
+        out = _folded(forward_each, n, [xs, kernels], [True, True])[0]
+        return (out, patches(x)), (True, True)
+
+    @_per_variant
+    def kernel_grad_each(ps, grads):
+        return jnp.einsum("vmk,vmo->vko", rows(ps), rows(grads))
 
     @jax.custom_batching.custom_vmap
-    def kernel_grad(patches, grad):
-        """(kh*kw*in, out): the patches against the output gradient, one pass over both."""
-        g = jnp.reshape(grad, (-1, grad.shape[-1]))
-        return (g.T @ jnp.reshape(patches, (-1, patches.shape[-1]))).T
+    def kernel_grad_shared(p, grads):
+        return jnp.einsum("mk,vmo->vko", jnp.reshape(p, (-1, p.shape[-1])), rows(grads))
 
-    @kernel_grad.def_vmap
-    def _(n, batched, patches, grad):
-        patches, grad = _batched(n, [patches, grad], batched)
-        g = jnp.swapaxes(jnp.reshape(grad, (n, -1, grad.shape[-1])), 1, 2)            # (n, out, M)
-        return jnp.swapaxes(g @ jnp.reshape(patches, (n, -1, patches.shape[-1])), 1, 2), True
+    @kernel_grad_shared.def_vmap
+    def _(n, batched, p, grads):
+        (grads,) = _batched(n, [grads], batched[1:])
+        if not batched[0]:
+            out = kernel_grad_shared(p, jnp.reshape(grads, (-1, *grads.shape[2:])))
+            return jnp.reshape(out, (n, -1, *out.shape[1:])), True
+        ps = jnp.broadcast_to(p[:, None], (n, grads.shape[1], *p.shape[1:]))
+        return _folded(kernel_grad_each, n, [ps, grads], [True, True]), True
 
-    def input_grad_plain(grad, kernel):
-        (kh, kw), flat = window.size, jnp.reshape(kernel, (-1, kernel.shape[-1]))
+    def input_grad_one(grad, kernel):
+        (kh, kw) = window.size
         if window.strides == (1, 1) and window.dilation == (1, 1):
             # The full correlation of the output gradient with the flipped kernel: XLA's own
             # convolution, which never writes the (..., H', W', kh*kw*in) patch gradients.
@@ -211,21 +255,48 @@ def _products(window):
             return jax.lax.conv_general_dilated(grad, flipped, (1, 1), ((kh - 1, kh - 1), (kw - 1, kw - 1)),
                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
         shape = (grad.shape[0], *window.spatial, kernel.shape[2])
-        unpatch = jax.linear_transpose(lambda x: _patches(x, window), jax.ShapeDtypeStruct(shape, grad.dtype))
-        return unpatch(grad @ flat.T)[0]
+        unpatch = jax.linear_transpose(patches, jax.ShapeDtypeStruct(shape, grad.dtype))
+        return unpatch(grad @ jnp.reshape(kernel, (-1, kernel.shape[-1])).T)[0]
+
+    @_per_variant
+    def input_grad_each(grads, kernels):
+        return jax.lax.map(lambda a: input_grad_one(*a), (grads, kernels))
+
+    # -- the per-variant forms the custom_vjp below calls, and their rules ----------------------
+    @jax.custom_batching.custom_vmap
+    def forward(x, kernel):
+        """(output, patches)"""
+        out, p = forward_shared(x, kernel[None])
+        return out[0], p
+
+    @forward.def_vmap
+    def _(n, batched, x, kernel):
+        (kernel,) = _batched(n, [kernel], batched[1:])
+        if batched[0]:
+            return forward_each(x, kernel), (True, True)
+        return forward_shared(x, kernel), (True, False)
+
+    @jax.custom_batching.custom_vmap
+    def kernel_grad(p, grad):
+        return kernel_grad_shared(p, grad[None])[0]
+
+    @kernel_grad.def_vmap
+    def _(n, batched, p, grad):
+        (grad,) = _batched(n, [grad], batched[1:])
+        if batched[0]:
+            return kernel_grad_each(p, grad), True
+        return kernel_grad_shared(p, grad), True
 
     @jax.custom_batching.custom_vmap
     def input_grad(grad, kernel):
-        return input_grad_plain(grad, kernel)
+        return input_grad_one(grad, kernel)
 
     @input_grad.def_vmap
     def _(n, batched, grad, kernel):
         if not batched[1]:   # one kernel: the mapped axis joins the batch
             out = input_grad(jnp.reshape(grad, (-1, *grad.shape[2:])), kernel)
             return jnp.reshape(out, (n, grad.shape[1], *out.shape[1:])), True
-        grad, kernel = _batched(n, [grad, kernel], batched)
-        # Kernel by kernel: vmap would make one grouped convolution, which XLA:CPU runs slowly.
-        return jax.lax.map(lambda a: input_grad(*a), (grad, kernel)), True
+        return input_grad_each(*_batched(n, [grad, kernel], batched)), True
 
     return forward, kernel_grad, input_grad
 

@@ -21,6 +21,10 @@ import jax.numpy as jnp
 import optax
 
 VAL_CHUNK = 2048  # validation samples per pass: bounds memory at (S, R, VAL_CHUNK, width)
+# ... and fewer when the variants' largest activations of that many samples would pass this many
+# bytes (a convnet's patches: 0.7 MB a sample for 5 variants of Keras' simple convnet), so that a
+# pass stays in cache instead of writing gigabytes (BENCHMARKS.md); a power of two, 32 at least.
+VAL_BYTES = 96 * 2 ** 20
 # Dropout's draws for this many steps are made at once: one threefry call per batch of 32 costs
 # more in loop overhead than in arithmetic (BENCHMARKS.md). Changing it changes the draws, and
 # so does an epoch of fewer steps (its one chunk is that long). Memory: NOISE_STEPS x S x batch
@@ -223,7 +227,9 @@ class Program:
     def _evaluate(self, params, hp, x, y):
         """Mean loss and accuracy of every variant on (x, y), in inference mode: (S, R) each."""
         n = x.shape[0]
-        chunk = min(VAL_CHUNK, n)
+        S, R = jax.tree.leaves(params)[0].shape[:2]
+        fits = VAL_BYTES // (4 * S * R * self.model.peak_floats(self.in_shape))
+        chunk = min(VAL_CHUNK, n, max(32, 1 << (max(int(fits), 1).bit_length() - 1)))
         chunks = -(-n // chunk)
         pad = chunks * chunk - n
         xs = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]).reshape((chunks, chunk) + x.shape[1:])
@@ -237,7 +243,6 @@ class Program:
             loss_sum, correct = ev(params, hp["layers"], xc, yc, wc)
             return (acc[0] + loss_sum, acc[1] + correct), None
 
-        S, R = jax.tree.leaves(params)[0].shape[:2]
         zero = jnp.zeros((S, R), jnp.float32)
         (loss_sum, correct), _ = jax.lax.scan(body, (zero, zero), (xs, ys, ws))
         return loss_sum / n, correct / n

@@ -3,6 +3,8 @@
 Sequential (layerlab.models) is a Stack with Keras' conveniences; the Ray worker rebuilds a
 plain Stack from a model's config, so the backends need nothing above the layers.
 """
+import math
+
 import jax
 
 from layerlab import activations
@@ -89,6 +91,18 @@ class Stack:
                        layer.draw_noise(jax.random.fold_in(key, i), tuple(lead) + tuple(per_sample)))
             shape = layer.output_shape_for(shape)
         return out
+
+    def peak_floats(self, in_shape):
+        """The most floats one sample occupies at once in a forward pass: the largest layer
+        output, or a convolution's patches (kh*kw*in per output pixel)."""
+        peak, shape = math.prod(in_shape), tuple(in_shape)
+        for layer in self._layers:
+            out = layer.output_shape_for(shape)
+            size = math.prod(out)
+            if isinstance(layer, Conv2D):
+                size = max(size, math.prod(out[:-1]) * math.prod(layer.kernel_size) * shape[-1])
+            peak, shape = max(peak, size), out
+        return peak
 
     def _shapes(self, shape):
         out = []
