@@ -352,13 +352,20 @@ def max_pool(inputs, pool_size, strides=None, padding="valid"):
     return _reduce(jnp.maximum, cells)
 
 
+def _tile_max(tiles):
+    """(batch, H', W', C): the cells of each window compared elementwise. A reduction here
+    (jnp.max over the window axes) is one that XLA:CPU may fuse with the convolution before it
+    into a single library call which ran 10x slower than the two apart (BENCHMARKS.md)."""
+    return _reduce(jnp.maximum, [tiles[:, :, i, :, j, :] for i in range(tiles.shape[2]) for j in range(tiles.shape[4])])
+
+
 @jax.custom_vjp
 def _max_of_tiles(tiles):
-    return jnp.max(tiles, axis=(2, 4))  # (batch, H', W', C)
+    return _tile_max(tiles)
 
 
 def _max_of_tiles_fwd(tiles):
-    top = jnp.max(tiles, axis=(2, 4))
+    top = _tile_max(tiles)
     return top, (tiles, top)
 
 
