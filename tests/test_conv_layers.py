@@ -500,3 +500,25 @@ def test_batch_normalization_equals_keras_in_training_and_inference():
         np.testing.assert_allclose(np.asarray(new[k]), w, rtol=1e-5, atol=1e-6)
     y = ours.apply({k: jnp.asarray(v) for k, v in params.items()}, x, ours.hparams(), train=False)
     np.testing.assert_allclose(np.asarray(y), y_inference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("activation, same_gradients", [("relu", True), ("tanh", False), ("gelu", None)])
+def test_a_max_pooling_after_a_conv2d_pools_before_a_non_decreasing_activation(activation, same_gradients):
+    """Sequential pools first when the activation never decreases (stack._pool_first): the same
+    outputs as activating first, bit for bit; for relu the same gradients too. gelu, which
+    decreases below about -0.75, keeps the written order."""
+    model = layerlab.Sequential([layers.Input(shape=(9, 9, 2)), layers.Conv2D(3, 3, activation=activation),
+                                 layers.MaxPooling2D(2), layers.Flatten()])
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 9, 9, 2)), jnp.float32)
+    params = model.init(jax.random.PRNGKey(0), (9, 9, 2))
+    conv, pool, flat = model.layers
+
+    def written_order(p, x):
+        return flat.apply(p[2], pool.apply(p[1], conv.apply(p[0], x)))
+
+    assert (0 in model._pool_first()) == (same_gradients is not None)
+    np.testing.assert_array_equal(model.apply(params, x), written_order(params, x))
+    if same_gradients:
+        grads = [jax.grad(lambda p: jnp.sum(jnp.sin(f(p, x))))(params) for f in (model.apply, written_order)]
+        np.testing.assert_array_equal(grads[0][0]["kernel"], grads[1][0]["kernel"])
+        np.testing.assert_array_equal(grads[0][0]["bias"], grads[1][0]["bias"])
