@@ -135,7 +135,7 @@ def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
     _check_rank("conv", inputs)
     strides, dilation = _pair("strides", strides), _pair("dilation_rate", dilation_rate)
     padding = _padding(padding)
-    kh, kw, k_in, k_out = jnp.shape(kernel)
+    kh, kw, k_in, _ = jnp.shape(kernel)
     channels = jnp.shape(inputs)[-1]
     if k_in != channels:
         raise ConfigError(BAD_KERNEL.format(channels=channels, shape=tuple(jnp.shape(kernel))))
@@ -180,6 +180,7 @@ def _folded(fn, n, arrays, batched):
 def _per_variant(f):
     """A custom_vmap function whose arguments all lead with a variant axis, mapped by folding."""
     f = jax.custom_batching.custom_vmap(f)
+
     def rule(n, batched, *arrays):
         out = _folded(f, n, arrays, batched)
         return out, jax.tree.map(lambda _: True, out)
@@ -192,8 +193,8 @@ def _products(window):
     """The three products of a valid convolution with this geometry (made once per geometry:
     custom_vmap takes arrays only, so the geometry is closed over). Each is written for one
     variant; its vmap rule hands the variants to a function that takes them all at once (V
-    leading): a shared input's patches are built once, each variant's product is a matmul of a
-    batched dot in its own layout, and the input gradients are XLA convolutions kernel by
+    leading): a shared input's patches are built once, each variant's product is one slice of
+    a batched dot, in its own layout, and the input gradients are XLA convolutions kernel by
     kernel (vmap would make one grouped convolution, which XLA:CPU runs slowly)."""
 
     def patches(x):
