@@ -10,7 +10,7 @@ the page docs/layer-types/README.md, from the numbers of this run.
     python studies/layer_types.py                        # the full study: 20 epochs, every sample
     python studies/layer_types.py --epochs 3             # a quick look
     python studies/layer_types.py --resume RUN           # continue a stopped run (same other options)
-    python studies/layer_types.py --epochs 10 --limit-train 2000 --limit-test 1000 --out docs/layer-types --docs
+    python studies/layer_types.py --epochs 10 --limit-train 10000 --limit-test 2000 --out docs/layer-types --docs
 """
 import argparse
 import json
@@ -120,6 +120,18 @@ def main(argv=None):
     print(f"history, figures, analysis and report written to {out}/")
 
 
+def bn_note(steps):
+    """What BatchNormalization's moving statistics (momentum 0.99) mean for conv_bn's validation."""
+    head = ("conv_bn is validated with BatchNormalization's moving mean and variance (momentum 0.99, as in "
+            f"Keras; they start at 0 and 1): after its {steps:,} training steps the starting values ")
+    weight = 0.99 ** steps
+    if weight >= 0.05:
+        return head + (f"still weigh 0.99^{steps:,} = {weight:.0%} in them, which handicaps its validation curves "
+                       "in a short run more than its training curves.")
+    return head + (f"weigh 0.99^{steps:,} = {weight:.1e} in them, so they no longer hold its validation curves "
+                   "back (in runs of a few hundred steps they do, with Keras' default momentum).")
+
+
 def page(result, analysis, args, seconds, figures):
     """docs/layer-types/README.md: how it was made, then what this run's analysis says."""
     full = args.epochs == 20 and args.limit_train == 60000 and args.limit_test == 10000
@@ -138,10 +150,7 @@ def page(result, analysis, args, seconds, figures):
                    "convolution (batch 128). Each has the dropout sweep 0.0, 0.2, 0.4, 0.6, 0.8 before its last "
                    "layer. Adam, validated on the test split.")
     steps = -(-args.limit_train // 128) * args.epochs
-    batch_norm = (f"conv_bn is validated with BatchNormalization's moving mean and variance (momentum 0.99, as in "
-                  f"Keras; they start at 0 and 1): after its {steps:,} training steps the starting values still "
-                  f"weigh 0.99^{steps:,} = {0.99 ** steps:.0%} in them, which handicaps its validation curves in a "
-                  "short run more than its training curves.")
+    batch_norm = bn_note(steps)
     rest = ("The whole analysis (every setting's curve, the table, the definitions) is `analysis.txt`; "
             "every variant's four metrics per epoch are in `history.csv`.")
     lines = ["# Layer types compared, as layerlab ran it", "", how, "", models_text, "", "## What the analysis says", ""]
