@@ -30,17 +30,9 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 def layerlab_curves(seeds, epochs, limit):
     """{metric: (seeds, epochs)} from one layerlab fit with the seeds as variants."""
-    import layerlab
-    from layerlab import layers
-    (x, y), (xv, yv) = layerlab.datasets.mnist.load_data()
-    x, xv = (x[..., None] / 255.0).astype(np.float32), (xv[..., None] / 255.0).astype(np.float32)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    model = layerlab.Sequential([
-        layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    from cnn_sweep import convnet, mnist_images
+    (x, y), (xv, yv) = mnist_images(limit)
+    model = convnet(0.5)
     result = model.fit(x, y, batch_size=128, validation_data=(xv, yv), epochs=epochs, seed=1,
                        repeats=seeds if seeds > 1 else None, verbose=0)
     if hasattr(result, "metrics"):

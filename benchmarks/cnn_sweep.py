@@ -69,6 +69,28 @@ class EpochClock:
         pass
 
 
+def mnist_images(limit=None):
+    """MNIST as (28, 28, 1) images in [0, 1], the training split cut to `limit` samples."""
+    import numpy as np
+
+    import layerlab
+    (x, y), (xv, yv) = layerlab.datasets.mnist.load_data()
+    x, xv = (x[..., None] / 255.0).astype(np.float32), (xv[..., None] / 255.0).astype(np.float32)
+    return ((x[:limit], y[:limit]) if limit else (x, y)), (xv, yv)
+
+
+def convnet(rate):
+    """Keras' simple MNIST convnet, compiled as its example does, Dropout(rate) (a number or a sweep)."""
+    import layerlab
+    from layerlab import layers
+    model = layerlab.Sequential([
+        layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+        layers.Dropout(rate), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def layerlab_config(variants, epochs, limit, seed=1):
     """In its own process: steady-state seconds per model-epoch of a sweep (or one model): one fit
     of 1 + epochs epochs; the first epoch (which compiles) is left out, the rest timed between the
@@ -76,16 +98,8 @@ def layerlab_config(variants, epochs, limit, seed=1):
     import numpy as np
 
     import layerlab
-    from layerlab import layers
-    (x, y), (xv, yv) = layerlab.datasets.mnist.load_data()
-    x, xv = (x[..., None] / 255.0).astype(np.float32), (xv[..., None] / 255.0).astype(np.float32)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    model = layerlab.Sequential([
-        layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-        layers.Dropout(layerlab.sweep(RATES) if variants > 1 else 0.5), layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    (x, y), (xv, yv) = mnist_images(limit)
+    model = convnet(layerlab.sweep(RATES) if variants > 1 else 0.5)
     clock, start = EpochClock(), time.perf_counter()
     result = model.fit(x, y, batch_size=BATCH, validation_data=(xv, yv), epochs=1 + epochs, seed=seed, verbose=0,
                        store=clock)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 import layerlab
+from cnn_sweep import convnet, mnist_images
 from layerlab import engine, layers, variants as variants_
 
 
@@ -30,28 +31,25 @@ def main():
     p.add_argument("--model", choices=["dense", "cnn"], default="dense")
     p.add_argument("--limit", type=int, help="train on the first N samples only")
     a = p.parse_args()
-    (x, y), (xv, yv) = layerlab.datasets.mnist.load_data()
-    x, y = (x[:a.limit], y[:a.limit]) if a.limit else (x, y)
     rates = [round(0.8 * i / max(1, a.variants - 1), 3) for i in range(a.variants)]
-    dropout = layers.Dropout(layerlab.sweep(rates) if a.variants > 1 else 0.2)
+    rate = layerlab.sweep(rates) if a.variants > 1 else 0.2
     if a.model == "cnn":
-        x, xv = x[..., None], xv[..., None]
-        model = layerlab.Sequential([
-            layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), dropout,
-            layers.Dense(10, activation="softmax")])
+        (x, y), (xv, yv) = mnist_images(a.limit)
+        model, batch = convnet(rate), 128
     else:
-        model = layerlab.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(128, activation="relu"),
-                                     dropout, layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    batch = 128 if a.model == "cnn" else 32
-    model.fit(x / 255.0, y, validation_data=(xv / 255.0, yv), epochs=1, seed=1, verbose=0, batch_size=batch)
+        (x, y), (xv, yv) = layerlab.datasets.mnist.load_data()
+        x, y = (x[:a.limit], y[:a.limit]) if a.limit else (x, y)
+        x, xv = x / 255.0, xv / 255.0
+        model, batch = layerlab.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(128, activation="relu"),
+                                            layers.Dropout(rate), layers.Dense(10, activation="softmax")]), 32
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, validation_data=(xv, yv), epochs=1, seed=1, verbose=0, batch_size=batch)
     (program,) = model.compiled.programs.values()
     variants = [{"dropout.rate": r, "seed": 1} for r in rates] if a.variants > 1 else [{"seed": 1}]
     streams = [list(range(len(variants)))]
     hp = variants_.hparams(model, model.compiled.optimizer, variants, streams)
     keys = engine.stream_keys(jnp.stack([jax.random.PRNGKey(1)]))
-    data = engine.to_device_data(x / 255.0, y.astype("int32")) + engine.to_device_data(xv / 255.0, yv.astype("int32"))
+    data = engine.to_device_data(x, y.astype("int32")) + engine.to_device_data(xv, yv.astype("int32"))
     state = program.init(keys, hp)
     state, m = program.epoch(state, hp, keys, jnp.int32(0), *data)
     m.loss.block_until_ready()

@@ -227,8 +227,8 @@ def _products(window):
             out, p = forward_shared(x[0], kernels[0])
             return (out[None], p[None]), (True, True)
         xs = jnp.broadcast_to(x[:, None], (n, kernels.shape[1], *x.shape[1:]))
-        out = _folded(forward_each, n, [xs, kernels], [True, True])[0]
-        return (out, patches(x)), (True, True)
+        out, ps = _folded(forward_each, n, [xs, kernels], [True, True])
+        return (out, ps[:, 0]), (True, True)   # each mapped input's patches, built once above
 
     @_per_variant
     def kernel_grad_each(ps, grads):
