@@ -30,6 +30,7 @@ def main():
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--model", choices=["dense", "cnn"], default="dense")
     p.add_argument("--limit", type=int, help="train on the first N samples only")
+    p.add_argument("--hlo", help="write the compiled epoch's HLO text to this file")
     a = p.parse_args()
     rates = [round(0.8 * i / max(1, a.variants - 1), 3) for i in range(a.variants)]
     rate = layerlab.sweep(rates) if a.variants > 1 else 0.2
@@ -54,6 +55,9 @@ def main():
     state, m = program.epoch(state, hp, keys, jnp.int32(0), *data)
     m.loss.block_until_ready()
     hlo = program.epoch.lower(program.init(keys, hp), hp, keys, jnp.int32(0), *data).compile().as_text()
+    if a.hlo:
+        with open(a.hlo, "w") as f:
+            f.write(hlo)
     trace_dir = tempfile.mkdtemp()
     jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
     state, m = program.epoch(state, hp, keys, jnp.int32(1), *data)

@@ -505,7 +505,8 @@ def test_batch_normalization_equals_keras_in_training_and_inference():
 @pytest.mark.parametrize("activation, same_gradients", [("relu", True), ("tanh", False), ("gelu", None)])
 def test_a_max_pooling_after_a_conv2d_pools_before_a_non_decreasing_activation(activation, same_gradients):
     """Sequential pools first when the activation never decreases (stack._pool_first): the same
-    outputs as activating first, bit for bit; for relu the same gradients too. gelu, which
+    outputs as activating first, bit for bit; for relu the same gradients too (the bias's up to
+    the order of its sum). gelu, which
     decreases below about -0.75, keeps the written order."""
     model = layerlab.Sequential([layers.Input(shape=(9, 9, 2)), layers.Conv2D(3, 3, activation=activation),
                                  layers.MaxPooling2D(2), layers.Flatten()])
@@ -523,4 +524,6 @@ def test_a_max_pooling_after_a_conv2d_pools_before_a_non_decreasing_activation(a
             return jax.grad(lambda p: jnp.sum(jnp.sin(f(p, x))))(params)
         grads = [gradient(model.apply), gradient(written_order)]
         np.testing.assert_array_equal(grads[0][0]["kernel"], grads[1][0]["kernel"])
-        np.testing.assert_array_equal(grads[0][0]["bias"], grads[1][0]["bias"])
+        # The bias is added after the pooling: its gradient sums the pooled cells, not all of
+        # them with zeros between, so only the order of the additions differs.
+        np.testing.assert_allclose(grads[0][0]["bias"], grads[1][0]["bias"], rtol=1e-6)

@@ -64,6 +64,8 @@ from layerlab.activations import (  # noqa: F401  (re-exports)
     swish,
     tanh,
 )
+from layerlab import winograd
+from layerlab.batching import batched as _batched, folded as _folded, per_variant as _per_variant
 from layerlab.errors import ConfigError
 
 BAD_PADDING = ("`padding` must be 'valid' or 'same'. Received: padding={!r}. "
@@ -143,7 +145,47 @@ def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
     pads, outs = _geometry("conv", jnp.shape(inputs)[1:3], extent, strides, padding)
     if padding == "same":
         inputs = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
+    if _winograd_fits(kernel, strides, dilation):
+        return winograd.conv3x3(inputs, kernel)
     return _conv(inputs, kernel, _Window((kh, kw), strides, dilation, outs, tuple(jnp.shape(inputs)[1:3])))
+
+
+WINOGRAD_CHANNELS = 8   # fewer input channels: the products are too thin for the transforms to pay
+
+
+def _winograd_fits(kernel, strides, dilation):
+    """3x3 kernels of stride 1 without dilation, over WINOGRAD_CHANNELS input channels or more,
+    are computed by Winograd's F(2x2, 3x3) (layerlab.winograd): 2.25x fewer multiplications."""
+    kh, kw, channels, _ = jnp.shape(kernel)
+    return (kh, kw) == (3, 3) and strides == (1, 1) and dilation == (1, 1) and channels >= WINOGRAD_CHANNELS
+
+
+def conv_max_pool(inputs, kernel, strides=1, padding="valid", dilation_rate=1, pool_size=2, pool_strides=None,
+                  pool_padding="valid"):
+    """max_pool(conv(inputs, kernel, ...), pool_size, pool_strides, pool_padding), computing only
+    the convolution's outputs that the pooling reads where it can: a Winograd convolution
+    (see conv) followed by a 2x2 tiling pooling with 'valid' padding computes its 2x2 output
+    tiles straight into the pooling and skips an odd last row and column.
+
+    >>> import numpy as np, layerlab
+    >>> x, k = np.ones((1, 13, 13, 8), np.float32), np.ones((3, 3, 8, 4), np.float32)
+    >>> layerlab.nn.conv_max_pool(x, k).shape
+    (1, 5, 5, 4)
+    """
+    strides_, dilation = _pair("strides", strides), _pair("dilation_rate", dilation_rate)
+    window = _pair("pool_size", pool_size)
+    tiling = window == (2, 2) and (pool_strides is None or _pair("strides", pool_strides) == window)
+    if not (tiling and _padding(pool_padding) == "valid" and _winograd_fits(kernel, strides_, dilation)):
+        return max_pool(conv(inputs, kernel, strides, padding, dilation_rate), pool_size, pool_strides, pool_padding)
+    _check_rank("conv", inputs)
+    channels = jnp.shape(inputs)[-1]
+    if jnp.shape(kernel)[2] != channels:
+        raise ConfigError(BAD_KERNEL.format(channels=channels, shape=tuple(jnp.shape(kernel))))
+    pads, outs = _geometry("conv", jnp.shape(inputs)[1:3], (3, 3), (1, 1), _padding(padding))
+    _geometry("max_pool", outs, window, window, "valid")
+    if any(map(sum, pads)):
+        inputs = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
+    return _max_of_cells(winograd.conv3x3_tiles(inputs, kernel, (outs[0] // 2, outs[1] // 2)))
 
 
 class _Window(NamedTuple):
@@ -161,31 +203,6 @@ def _patches(x, window):
     (kh, kw), (dy, dx) = window.size, window.dilation
     cells = [_shifted(x, (i * dy, j * dx), window.strides, window.outs) for i in range(kh) for j in range(kw)]
     return cells[0] if len(cells) == 1 else jnp.concatenate(cells, axis=-1)
-
-
-def _batched(n, arrays, batched):
-    """custom_vmap rules: every argument with the mapped axis in front."""
-    return [a if b else jnp.broadcast_to(a, (n, *jnp.shape(a))) for a, b in zip(arrays, batched)]
-
-
-def _folded(fn, n, arrays, batched):
-    """Calls `fn`, whose arguments all lead with a variant axis V, on arguments mapped once more
-    (n, V, ...) as (n * V, ...): however many vmaps are stacked (the engine's streams, then the
-    variants of a stream), the products see one batch axis."""
-    arrays = _batched(n, arrays, batched)
-    out = fn(*[jnp.reshape(a, (-1, *a.shape[2:])) for a in arrays])
-    return jax.tree.map(lambda o: jnp.reshape(o, (n, -1, *o.shape[1:])), out)
-
-
-def _per_variant(f):
-    """A custom_vmap function whose arguments all lead with a variant axis, mapped by folding."""
-    f = jax.custom_batching.custom_vmap(f)
-
-    def rule(n, batched, *arrays):
-        out = _folded(f, n, arrays, batched)
-        return out, jax.tree.map(lambda _: True, out)
-    f.def_vmap(rule)
-    return f
 
 
 @functools.cache
@@ -376,19 +393,49 @@ def _max_of_tiles_bwd(saved, grad):
     compare, a count and a division over the 6-D tiles, which on XLA:CPU cost more than both
     convolutions of Keras' simple convnet (BENCHMARKS.md); this is one elementwise pass."""
     tiles, top = saved
-    taken = jnp.zeros(top.shape, bool)
-    rows = []
-    for i in range(tiles.shape[2]):
-        cells = []
-        for j in range(tiles.shape[4]):
-            hit = (tiles[:, :, i, :, j, :] == top) & ~taken
-            taken = taken | hit
-            cells.append(jnp.where(hit, grad, jnp.zeros_like(grad)))
-        rows.append(jnp.stack(cells, axis=3))   # (batch, H', W', pw, C)
-    return (jnp.stack(rows, axis=2),)           # (batch, H', ph, W', pw, C)
+    (ph, pw) = tiles.shape[2], tiles.shape[4]
+    cells = _to_first_max([tiles[:, :, i, :, j, :] for i in range(ph) for j in range(pw)], top, grad)
+    rows = [jnp.stack(cells[i * pw:(i + 1) * pw], axis=3) for i in range(ph)]   # (batch, H', W', pw, C)
+    return (jnp.stack(rows, axis=2),)                                          # (batch, H', ph, W', pw, C)
+
+
+def _to_first_max(cells, top, grad):
+    """Per cell, grad where the cell is the first to equal top, else 0."""
+    taken, out = jnp.zeros(top.shape, bool), []
+    for cell in cells:
+        hit = (cell == top) & ~taken
+        taken = taken | hit
+        out.append(jnp.where(hit, grad, jnp.zeros_like(grad)))
+    return out
 
 
 _max_of_tiles.defvjp(_max_of_tiles_fwd, _max_of_tiles_bwd)
+
+
+@jax.custom_vjp
+def _max_of_cells(cells):
+    """(k, ...) -> (...): the largest of the k cells; the gradient goes to the first largest."""
+    return _reduce(jnp.maximum, [cells[i] for i in range(cells.shape[0])])
+
+
+def _max_of_cells_fwd(cells):
+    top = _max_of_cells(cells)
+    return top, (cells, top)
+
+
+def _max_of_cells_bwd(saved, grad):
+    cells, top = saved
+    return (_first_max_cells(cells[None], top[None], grad[None])[0],)
+
+
+@_per_variant
+def _first_max_cells(cells, top, grad):
+    """(V, k, ...): the gradient of each variant's max of k cells, stacked behind the variant
+    axis (stacked under vmap, the cells would come first and be transposed behind it)."""
+    return jnp.stack(_to_first_max([cells[:, i] for i in range(cells.shape[1])], top, grad), axis=1)
+
+
+_max_of_cells.defvjp(_max_of_cells_fwd, _max_of_cells_bwd)
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid"):

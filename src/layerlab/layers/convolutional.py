@@ -150,8 +150,14 @@ class Conv2D(Layer):
             params["bias"] = initializers.get(self.bias_initializer)(k_bias, (self.filters,))
         return params, out_shape
 
-    def apply(self, params, x, hparams=None, *, key=None, train=False, activate=True):
-        y = nn.conv(x, params["kernel"], self.strides, self.padding, self.dilation_rate)  # (B, H', W', filters)
+    def apply(self, params, x, hparams=None, *, key=None, train=False, activate=True, pool=None):
+        """pool: a MaxPooling2D to run on the convolution before the bias and the activation
+        (Stack does so when that gives the same numbers; see Stack._pool_first)."""
+        if pool is None:
+            y = nn.conv(x, params["kernel"], self.strides, self.padding, self.dilation_rate)  # (B, H', W', filters)
+        else:
+            y = nn.conv_max_pool(x, params["kernel"], self.strides, self.padding, self.dilation_rate,
+                                 pool.pool_size, pool.strides, pool.padding)
         if self.use_bias:
             y = y + params["bias"][None, None, None, :]
         return activations.get(self.activation)(y) if activate else y

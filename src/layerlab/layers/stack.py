@@ -63,23 +63,28 @@ class Stack:
         pool_first = self._pool_first()
         updates = []
         for i, (layer, p, hp, k, u) in enumerate(zip(self._layers, params, hparams, keys, noise)):
+            if i - 1 in pool_first:   # the pooling ran inside the convolution before it
+                updates.append({})
+                continue
             extra = {} if u is None else {"noise": u}
-            if (logits and i == last and layer.output_activation() is not None) or i in pool_first:
+            if logits and i == last and layer.output_activation() is not None:
                 extra["activate"] = False
+            if i in pool_first:
+                extra["pool"] = self._layers[i + 1]
             x, new = layer.apply_with_state(p, x, hp, key=k, train=train, mask=mask, **extra)
-            if i - 1 in pool_first:
-                x = activations.get(self._layers[i - 1].activation)(x)
             updates.append(new)
         return x, updates
 
     def _pool_first(self):
-        """Conv2D layers followed by a MaxPooling2D whose activation never decreases: the pooling
-        runs first and the activation after it, on a quarter of the cells for 2x2 windows. The
-        outputs are the same numbers (max commutes with such a function); for relu so are the
-        gradients, since both orders send a window's gradient to its first largest cell."""
+        """Conv2D layers followed by a MaxPooling2D whose activation never decreases: the Conv2D
+        runs the pooling (layerlab.nn.conv_max_pool, which may compute only the outputs the
+        pooling reads), then adds its bias and activates, on a quarter of the cells for 2x2
+        windows. The outputs are the same numbers (max commutes with adding a constant and with
+        such a function); for relu so are the gradients, since both orders send a window's
+        gradient to its first largest cell."""
         return {i for i, (layer, after) in enumerate(zip(self._layers, self._layers[1:]))
                 if isinstance(layer, Conv2D) and isinstance(after, MaxPooling2D)
-                and activations.serialize(layer.activation) in activations.NON_DECREASING - {"linear"}}
+                and activations.serialize(layer.activation) in activations.NON_DECREASING}
 
     def noise_draws(self, key, lead, in_shape):
         """Per layer, uniform draws of shape lead + (the layer's noise_per_sample), or None; layer i
