@@ -502,7 +502,7 @@ def test_batch_normalization_equals_keras_in_training_and_inference():
     np.testing.assert_allclose(np.asarray(y), y_inference, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("activation, same_gradients", [("relu", True), ("tanh", False), ("gelu", None)])
+@pytest.mark.parametrize("activation, same_gradients", [("relu", True), (None, True), ("tanh", False), ("gelu", None)])
 def test_a_max_pooling_after_a_conv2d_pools_before_a_non_decreasing_activation(activation, same_gradients):
     """Sequential pools first when the activation never decreases (stack._pool_first): the same
     outputs as activating first, bit for bit; for relu the same gradients too (the bias's up to

@@ -1,7 +1,8 @@
-"""layerlab.nn's image operations (im2col convolution, reshape pooling) against jax.lax's own
-convolution and reduce_window, which compute the same thing another way: valid/same padding,
-strides, dilation, odd sizes, gradients (against lax and against finite differences), and under
-jax.vmap over a batched kernel with a shared input, as the engine trains variants.
+"""layerlab.nn's image operations (im2col and Winograd convolutions, a convolution pooled as it
+is computed, reshape pooling) against jax.lax's own convolution and reduce_window, which compute
+the same thing another way: valid/same padding, strides, dilation, odd sizes, gradients (against
+lax and against finite differences), and under jax.vmap over a batched kernel with a shared
+input, as the engine trains variants.
 """
 import jax
 import jax.numpy as jnp
@@ -92,8 +93,21 @@ def test_same_average_pool_counts_only_the_input_cells():
     np.testing.assert_array_equal(out, np.ones((1, 3, 3, 1)))
 
 
+def _wide(x):
+    """8 channels from 2, so that the convolution runs by Winograd (nn.WINOGRAD_CHANNELS)."""
+    return jnp.concatenate([x, 0.5 * x, -x, x[..., ::-1]], axis=-1)
+
+
+def _wide_kernel(k):
+    return jnp.concatenate([k, -k, 0.5 * k, k[:, ::-1]], axis=2)
+
+
 def _ops():
     return [
+        ("winograd", lambda x, k: nn.conv(_wide(x), _wide_kernel(k))),
+        ("winograd same", lambda x, k: nn.conv(_wide(x), _wide_kernel(k), padding="same")),
+        ("winograd max_pool", lambda x, k: nn.conv_max_pool(_wide(x), _wide_kernel(k))),
+        ("winograd max_pool same", lambda x, k: nn.conv_max_pool(_wide(x), _wide_kernel(k), padding="same")),
         ("conv valid", lambda x, k: nn.conv(x, k)),
         ("conv same strided dilated", lambda x, k: nn.conv(x, k, 2, "same", 1)),
         ("conv dilated", lambda x, k: nn.conv(x, k, 1, "valid", 2)),
@@ -105,7 +119,16 @@ def _ops():
 
 
 def _reference_ops():
+    def conv(x, k, padding="valid"):
+        return _reference_conv(x, k, (1, 1), padding, (1, 1))
+
+    def pool(x):
+        return _reference_pool(x, "max", (2, 2), (2, 2), "valid")
     return {
+        "winograd": lambda x, k: conv(_wide(x), _wide_kernel(k)),
+        "winograd same": lambda x, k: conv(_wide(x), _wide_kernel(k), "same"),
+        "winograd max_pool": lambda x, k: pool(conv(_wide(x), _wide_kernel(k))),
+        "winograd max_pool same": lambda x, k: pool(conv(_wide(x), _wide_kernel(k), "same")),
         "conv valid": lambda x, k: _reference_conv(x, k, (1, 1), "valid", (1, 1)),
         "conv same strided dilated": lambda x, k: _reference_conv(x, k, (2, 2), "same", (1, 1)),
         "conv dilated": lambda x, k: _reference_conv(x, k, (1, 1), "valid", (2, 2)),
@@ -217,3 +240,60 @@ def test_a_shared_input_gets_the_sum_of_the_variants_gradients():
 
     np.testing.assert_allclose(jax.grad(total(nn.conv))(x), jax.grad(total(_reference_ops()["conv valid"]))(x),
                                rtol=1e-4, atol=1e-4)
+
+
+# (input H, W), padding: even and odd outputs, a last row and column the pooling leaves out
+WINOGRAD_CASES = [((13, 13), "valid"), ((12, 12), "valid"), ((6, 9), "valid"), ((7, 10), "same"), ((4, 4), "valid")]
+
+
+@pytest.mark.parametrize("spatial, padding", WINOGRAD_CASES)
+def test_winograd_convolution_and_its_pooled_tiles_equal_lax(spatial, padding):
+    x, kernel = _data((3, *spatial, 8), 20), _data((3, 3, 8, 5), 21)
+    assert nn._winograd_fits(kernel, (1, 1), (1, 1)) and not nn._winograd_fits(kernel[:, :, :7], (1, 1), (1, 1))
+    want = _reference_conv(x, kernel, (1, 1), padding, (1, 1))
+    np.testing.assert_allclose(nn.conv(x, kernel, padding=padding), want, rtol=1e-4, atol=1e-4)
+    if min(want.shape[1:3]) >= 2:
+        pooled = _reference_pool(want, "max", (2, 2), (2, 2), "valid")
+        np.testing.assert_allclose(nn.conv_max_pool(x, kernel, padding=padding), pooled, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("conv, pool, channels", [
+    ({"strides": 2}, {}, 8),                                      # strided: no Winograd
+    ({}, {"pool_size": 3}, 8),                                    # 3x3 windows
+    ({}, {"pool_size": 2, "pool_strides": 1}, 8),                 # overlapping windows
+    ({}, {"pool_padding": "same"}, 8),
+    ({"padding": "same"}, {}, 2),                                 # two channels: im2col
+])
+def test_conv_max_pool_is_max_pool_of_conv_where_it_cannot_pool_the_tiles(conv, pool, channels):
+    x, kernel = _data((2, 11, 11, channels), 22), _data((3, 3, channels, 4), 23)
+    got = nn.conv_max_pool(x, kernel, **conv, **pool)
+    window = pool.get("pool_size", 2)
+    want = _reference_pool(_reference_conv(x, kernel, (conv.get("strides", 1),) * 2, conv.get("padding", "valid"), (1, 1)),
+                           "max", (window, window), (pool.get("pool_strides", window),) * 2,
+                           pool.get("pool_padding", "valid"))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_pooled_winograd_gradient_goes_to_the_first_maximum_of_a_window():
+    # A zero region gives ties (every output of the tile is 0): lax's select-and-scatter sends
+    # each window's gradient to its first cell in row-major order, and so must the pooled tiles.
+    x = _data((2, 10, 10, 8), 24) * (jnp.arange(10) < 5)[None, :, None, None]
+    kernel, weights = _data((3, 3, 8, 4), 25), _data((2, 4, 4, 4), 26)
+
+    def loss(f):
+        return lambda x, k: jnp.sum(f(x, k) * weights)
+
+    got = jax.grad(loss(nn.conv_max_pool), argnums=(0, 1))(x, kernel)
+    want = jax.grad(loss(lambda x, k: _reference_pool(_reference_conv(x, k, (1, 1), "valid", (1, 1)),
+                                                      "max", (2, 2), (2, 2), "valid")), argnums=(0, 1))(x, kernel)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_max_pool_checks_its_arguments_in_one_line():
+    with pytest.raises(ConfigError) as caught:
+        nn.conv_max_pool(jnp.ones((1, 3, 3, 8)), jnp.ones((3, 3, 8, 2)))
+    assert "leaves no pixels" in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        nn.conv_max_pool(jnp.ones((1, 8, 8, 8)), jnp.ones((3, 3, 4, 2)))
+    assert "kernel with shape (3, 3, 4, 2)" in str(caught.value)
