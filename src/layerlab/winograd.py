@@ -8,15 +8,16 @@ Each 2x2 tile of the output comes from a 4x4 tile of the input d and the 3x3 ker
 so the 36 multiplications of a tile become 16, and over all tiles the products are 16 matrix
 products of (tiles, in) @ (in, out): 2.25x fewer multiply-adds than the direct form, and the
 input's transform (4 values per input value) is smaller than im2col's patches (9 per value).
-The transforms are additions and halvings; float32 results differ from the direct sum by a few
-units in the last place (tests/test_nn_ops.py compares them with `jax.lax`).
+The transforms' coefficients are 0, 1, -1 and 1/2; float32 results differ from the direct sum by
+a few units in the last place (tests/test_nn_ops.py compares them with `jax.lax`).
 
-Plain jax.numpy: JAX differentiates and vmaps it (the products under vmap are batched dots, one
-per transform cell and variant), and XLA fuses each transform into one pass over memory.
+How it runs on XLA:CPU (BENCHMARKS.md): each transform is one small product (16x16, 16x9 or
+4x16 over the tile's cells) with its own gradient (the transposed matrix) and vmap rule (the
+engine's variants stay the leading axis, so nothing is transposed behind it); the input tiles'
+gradient adds the overlapping tiles back by parity, two shifted adds per axis; the kernel's
+gradient is a plain product of the transposed tiles.
 
 >>> import numpy as np
-
-from layerlab import batching
 >>> from layerlab import winograd
 >>> x, k = np.ones((1, 6, 6, 2), np.float32), np.ones((3, 3, 2, 1), np.float32)
 >>> winograd.conv3x3(x, k)[0, :, :, 0]
