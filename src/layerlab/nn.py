@@ -139,6 +139,14 @@ def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
     >>> layerlab.nn.conv(x, k).shape, layerlab.nn.conv(x, k, strides=2, padding="same").shape
     ((2, 3, 3, 4), (2, 3, 3, 4))
     """
+    inputs, window = _conv_input(inputs, kernel, strides, padding, dilation_rate)
+    if _winograd_fits(kernel, window.strides, window.dilation):
+        return winograd.conv3x3(inputs, kernel)
+    return _conv(inputs, kernel, window)
+
+
+def _conv_input(inputs, kernel, strides, padding, dilation_rate):
+    """(inputs padded for 'same', their _Window): conv's arguments checked, one line per mistake."""
     _check_rank("conv", inputs)
     strides, dilation = _pair("strides", strides), _pair("dilation_rate", dilation_rate)
     padding = _padding(padding)
@@ -150,9 +158,7 @@ def conv(inputs, kernel, strides=1, padding="valid", dilation_rate=1):
     pads, outs = _geometry("conv", jnp.shape(inputs)[1:3], extent, strides, padding)
     if padding == "same":
         inputs = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
-    if _winograd_fits(kernel, strides, dilation):
-        return winograd.conv3x3(inputs, kernel)
-    return _conv(inputs, kernel, _Window((kh, kw), strides, dilation, outs, tuple(jnp.shape(inputs)[1:3])))
+    return inputs, _Window((kh, kw), strides, dilation, outs, tuple(jnp.shape(inputs)[1:3]))
 
 
 WINOGRAD_CHANNELS = 8   # fewer input channels: the products are too thin for the transforms to pay
@@ -177,20 +183,13 @@ def conv_max_pool(inputs, kernel, strides=1, padding="valid", dilation_rate=1, p
     >>> layerlab.nn.conv_max_pool(x, k).shape
     (1, 5, 5, 4)
     """
-    strides_, dilation = _pair("strides", strides), _pair("dilation_rate", dilation_rate)
-    window = _pair("pool_size", pool_size)
-    tiling = window == (2, 2) and (pool_strides is None or _pair("strides", pool_strides) == window)
-    if not (tiling and _padding(pool_padding) == "valid" and _winograd_fits(kernel, strides_, dilation)):
-        return max_pool(conv(inputs, kernel, strides, padding, dilation_rate), pool_size, pool_strides, pool_padding)
-    _check_rank("conv", inputs)
-    channels = jnp.shape(inputs)[-1]
-    if jnp.shape(kernel)[2] != channels:
-        raise ConfigError(BAD_KERNEL.format(channels=channels, shape=tuple(jnp.shape(kernel))))
-    pads, outs = _geometry("conv", jnp.shape(inputs)[1:3], (3, 3), (1, 1), _padding(padding))
-    _geometry("max_pool", outs, window, window, "valid")
-    if any(map(sum, pads)):
-        inputs = jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
-    return _max_of_cells(winograd.conv3x3_tiles(inputs, kernel, (outs[0] // 2, outs[1] // 2)))
+    inputs, window = _conv_input(inputs, kernel, strides, padding, dilation_rate)
+    pool, pool_padding = _pair("pool_size", pool_size), _padding(pool_padding)
+    tiling = pool == (2, 2) and (pool_strides is None or _pair("strides", pool_strides) == pool)
+    if not (tiling and pool_padding == "valid" and _winograd_fits(kernel, window.strides, window.dilation)):
+        return max_pool(conv(inputs, kernel, window.strides, "valid", window.dilation), pool, pool_strides, pool_padding)
+    _geometry("max_pool", window.outs, pool, pool, "valid")
+    return _max_of_cells(winograd.conv3x3_tiles(inputs, kernel, (window.outs[0] // 2, window.outs[1] // 2)))
 
 
 class _Window(NamedTuple):

@@ -145,7 +145,7 @@ def conv3x3_tiles(x, g, count):
     (batch, >= 2ty + 2, >= 2tx + 2, in) with g (3, 3, in, out): (4, batch, ty, tx, out), cell
     (a, b) of each tile as index 2a + b."""
     channels, out = g.shape[2:]
-    v = _mix(INPUT, _offsets(x, tuple(count), tuple(x.shape[1:3])))              # B^T d B
+    v = _mix(INPUT, _offsets(x, count, tuple(x.shape[1:3])))                     # B^T d B
     u = _mix(KERNEL, jnp.reshape(g, (9, channels, out)))                         # G g G^T
     m = _products(jnp.reshape(v, (16, -1, channels)), u)
     return _mix(OUTPUT, jnp.reshape(m, (16, *v.shape[1:-1], out)))              # A^T m A
